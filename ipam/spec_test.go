@@ -107,9 +107,15 @@ func TestCompileErrors(t *testing.T) {
 		{"gateway family", func(s *PoolSpec) { s.Gateway = addr("2001:db8::1") }, "gateway", "mixed address families"},
 		{"rangeStart after rangeEnd", func(s *PoolSpec) { s.RangeStart, s.RangeEnd = addr("10.0.0.50"), addr("10.0.0.40") }, "rangeStart", "after rangeEnd 10.0.0.40"},
 		{"range outside", func(s *PoolSpec) { s.RangeEnd = addr("10.0.1.40") }, "rangeEnd", "outside the subnet"},
-		{"reserved outside", func(s *PoolSpec) { s.Reserved = []netipx.IPRange{netipx.IPRangeFrom(addr("10.0.0.250"), addr("10.0.1.5"))} }, "reserved[0]", "outside the pool's subnets"},
-		{"reserved reversed", func(s *PoolSpec) { s.Reserved = []netipx.IPRange{netipx.IPRangeFrom(addr("10.0.0.9"), addr("10.0.0.1"))} }, "reserved[0]", "not a valid range"},
-		{"reserved family", func(s *PoolSpec) { s.Reserved = []netipx.IPRange{netipx.IPRangeFrom(addr("2001:db8::1"), addr("2001:db8::1"))} }, "reserved[0]", "mixed address families"},
+		{"reserved outside", func(s *PoolSpec) {
+			s.Reserved = []netipx.IPRange{netipx.IPRangeFrom(addr("10.0.0.250"), addr("10.0.1.5"))}
+		}, "reserved[0]", "outside the pool's subnets"},
+		{"reserved reversed", func(s *PoolSpec) {
+			s.Reserved = []netipx.IPRange{netipx.IPRangeFrom(addr("10.0.0.9"), addr("10.0.0.1"))}
+		}, "reserved[0]", "not a valid range"},
+		{"reserved family", func(s *PoolSpec) {
+			s.Reserved = []netipx.IPRange{netipx.IPRangeFrom(addr("2001:db8::1"), addr("2001:db8::1"))}
+		}, "reserved[0]", "mixed address families"},
 		{"extra family", func(s *PoolSpec) { s.Extra = []Range{{Subnet: prefix("2001:db8::/64")}} }, "extra[0].subnet", "mixed address families"},
 		{"extra overlaps", func(s *PoolSpec) { s.Extra = []Range{{Subnet: prefix("10.0.0.128/25")}} }, "extra[0].subnet", "overlaps"},
 		{"v6 /0", func(s *PoolSpec) { s.Subnet, s.Gateway = prefix("::/0"), addr("::1") }, "subnet", "too large"},
