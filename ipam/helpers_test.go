@@ -69,3 +69,7 @@ func verifyOK(t testing.TB, a *Allocator) {
 }
 
 func netipPrefixZero() netip.Prefix { return netip.Prefix{} }
+
+func prefixFromCount(v uint64, bits int) netip.Prefix {
+	return netip.PrefixFrom(countToAddr(CountOf(v), true), bits).Masked()
+}
