@@ -134,6 +134,7 @@ func (a *Allocator) Store() Store { return a.store }
 type poolState struct {
 	mu   sync.Mutex
 	name string
+	key  string // poolKey(name)
 
 	loaded     bool
 	pool       *Pool
@@ -212,7 +213,7 @@ func (a *Allocator) state(name string) *poolState {
 	for k, v := range old {
 		m[k] = v
 	}
-	ps := &poolState{name: name}
+	ps := &poolState{name: name, key: poolKey(name)}
 	a.randMu.Lock()
 	ps.rng = rand.New(rand.NewPCG(a.opts.Rand.Uint64(), a.opts.Rand.Uint64()))
 	a.randMu.Unlock()
@@ -367,6 +368,7 @@ type batch struct {
 type overlay struct {
 	idx Count
 	val pageBytes
+	st  *pageState // cached page; nil if absent from the cache
 }
 
 func (b *batch) reset(ps *poolState) {
@@ -391,13 +393,14 @@ func (b *batch) page(idx Count) pageBytes {
 		}
 	}
 	var v pageBytes
-	if st := b.ps.pages[idx]; st != nil && st.val != nil {
+	st := b.ps.pages[idx]
+	if st != nil && st.val != nil {
 		v = make(pageBytes, pageSize)
 		copy(v, st.val)
 	} else {
 		v = newPage(b.ps.rec.GenFloor)
 	}
-	b.pages = append(b.pages, overlay{idx: idx, val: v})
+	b.pages = append(b.pages, overlay{idx: idx, val: v, st: st})
 	if b.index != nil {
 		b.index[idx] = len(b.pages) - 1
 	} else if len(b.pages) > 8 {
@@ -465,14 +468,14 @@ func (b *batch) isTaken(ord Count) bool {
 // page's revision, and the extra conditions and operations.
 func (b *batch) txn() Txn {
 	ps := b.ps
-	conds := append(b.conds, Cond{Key: poolKey(ps.name), Revision: ps.recRev})
+	conds := append(b.conds, Cond{Key: ps.key, Revision: ps.recRev})
 	ops := b.ops
-	for _, o := range b.pages {
-		st := ps.pages[o.idx]
+	for i := range b.pages {
+		o := &b.pages[i]
+		st := o.st
 		if st == nil {
-			conds = append(conds, Cond{Key: pageKey(ps.pagePrefix, o.idx)})
-			ops = append(ops, Op{Key: conds[len(conds)-1].Key, Value: o.val})
-			continue
+			st = &pageState{key: pageKey(ps.pagePrefix, o.idx)}
+			o.st = st
 		}
 		conds = append(conds, Cond{Key: st.key, Revision: st.rev})
 		ops = append(ops, Op{Key: st.key, Value: o.val})
@@ -485,9 +488,8 @@ func (b *batch) txn() Txn {
 func (b *batch) committed(rev uint64) {
 	ps := b.ps
 	for _, o := range b.pages {
-		st := ps.pages[o.idx]
-		if st == nil {
-			st = &pageState{key: pageKey(ps.pagePrefix, o.idx)}
+		st := o.st
+		if ps.pages[o.idx] != st {
 			ps.pages[o.idx] = st
 		}
 		st.rev, st.val = rev, o.val
@@ -501,7 +503,7 @@ func (b *batch) abort() {
 	ps := b.ps
 	for _, o := range b.pages {
 		var old int
-		if st := ps.pages[o.idx]; st != nil && st.val != nil {
+		if st := o.st; st != nil && st.val != nil {
 			old = st.val.taken()
 		}
 		ps.account(o.idx, o.val.taken(), old)

@@ -19,7 +19,8 @@ var ErrNotAllocated = errors.New("ipam: address not allocated")
 // address). The lease and the address's page are committed in one store
 // transaction, so a crash never leaves an address with two owners.
 func (a *Allocator) Allocate(ctx context.Context, pool, owner string) (Lease, error) {
-	ls, err := a.allocate(ctx, pool, owner, 1, netip.Addr{})
+	var buf [1]Lease
+	ls, err := a.allocate(ctx, pool, owner, 1, netip.Addr{}, buf[:0])
 	if err != nil {
 		return Lease{}, err
 	}
@@ -34,7 +35,8 @@ func (a *Allocator) AllocateAddr(ctx context.Context, pool, owner string, addr n
 	if !addr.IsValid() {
 		return Lease{}, fmt.Errorf("%w: invalid address", ErrNotInPool)
 	}
-	ls, err := a.allocate(ctx, pool, owner, 1, addr.WithZone("").Unmap())
+	var buf [1]Lease
+	ls, err := a.allocate(ctx, pool, owner, 1, addr.WithZone("").Unmap(), buf[:0])
 	if err != nil {
 		return Lease{}, err
 	}
@@ -50,7 +52,7 @@ func (a *Allocator) AllocateN(ctx context.Context, pool, owner string, n int) ([
 	if n <= 0 {
 		return nil, fmt.Errorf("ipam: allocate %d addresses: count must be positive", n)
 	}
-	return a.allocate(ctx, pool, owner, n, netip.Addr{})
+	return a.allocate(ctx, pool, owner, n, netip.Addr{}, make([]Lease, 0, n))
 }
 
 func (a *Allocator) leaseOf(pool, owner string, e leaseEntry) Lease {
@@ -72,7 +74,8 @@ func (a *Allocator) readOwner(ctx context.Context, key string) ([]leaseEntry, ui
 	return es, kvs[0].Revision, nil
 }
 
-func (a *Allocator) allocate(ctx context.Context, pool, owner string, n int, want netip.Addr) ([]Lease, error) {
+// allocate appends the leases to out.
+func (a *Allocator) allocate(ctx context.Context, pool, owner string, n int, want netip.Addr, out []Lease) ([]Lease, error) {
 	if err := checkOwner(owner); err != nil {
 		return nil, err
 	}
@@ -115,13 +118,12 @@ outer:
 			if want.IsValid() {
 				for _, e := range entries {
 					if e.addr == want {
-						return []Lease{a.leaseOf(pool, owner, e)}, nil
+						return append(out, a.leaseOf(pool, owner, e)), nil
 					}
 				}
 			} else if len(entries) >= n {
-				out := make([]Lease, n)
-				for i := range out {
-					out[i] = a.leaseOf(pool, owner, entries[i])
+				for i := 0; i < n; i++ {
+					out = append(out, a.leaseOf(pool, owner, entries[i]))
 				}
 				return out, nil
 			}
@@ -190,7 +192,11 @@ outer:
 			continue
 		}
 		now := a.opts.Clock().UnixNano()
-		added := make([]leaseEntry, 0, need)
+		var one [1]leaseEntry
+		added := one[:0]
+		if need > 1 {
+			added = make([]leaseEntry, 0, need)
+		}
 		for i := 0; i < need; i++ {
 			var ord Count
 			switch {
@@ -245,13 +251,17 @@ outer:
 			continue
 		}
 		ev = a.levelEvent(ps)
-		all := append(entries, added...)
 		if want.IsValid() {
-			return []Lease{a.leaseOf(pool, owner, added[0])}, nil
+			return append(out, a.leaseOf(pool, owner, added[0])), nil
 		}
-		out := make([]Lease, n)
-		for i := range out {
-			out[i] = a.leaseOf(pool, owner, all[i])
+		for i := 0; i < n; i++ {
+			e := added[0]
+			if i < len(entries) {
+				e = entries[i]
+			} else {
+				e = added[i-len(entries)]
+			}
+			out = append(out, a.leaseOf(pool, owner, e))
 		}
 		return out, nil
 	}

@@ -91,7 +91,7 @@ type Txn struct {
 type MemoryStore struct {
 	mu     sync.RWMutex
 	rev    uint64
-	m      map[string]*memEntry
+	m      map[string]memEntry
 	closed bool
 }
 
@@ -102,7 +102,7 @@ type memEntry struct {
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{m: make(map[string]*memEntry)}
+	return &MemoryStore{m: make(map[string]memEntry)}
 }
 
 // Get implements Store.
@@ -118,7 +118,7 @@ func (s *MemoryStore) Get(ctx context.Context, keys ...string) ([]KV, error) {
 	}
 	for i, k := range keys {
 		out[i].Key = k
-		if e := s.m[k]; e != nil {
+		if e, ok := s.m[k]; ok {
 			out[i].Value, out[i].Revision = e.val, e.rev
 		}
 	}
@@ -166,11 +166,7 @@ func (s *MemoryStore) Commit(ctx context.Context, txn Txn) (uint64, error) {
 		return 0, errClosed
 	}
 	for _, c := range txn.Conds {
-		var rev uint64
-		if e := s.m[c.Key]; e != nil {
-			rev = e.rev
-		}
-		if rev != c.Revision {
+		if s.m[c.Key].rev != c.Revision {
 			return 0, &ConflictError{Key: c.Key}
 		}
 	}
@@ -181,11 +177,7 @@ func (s *MemoryStore) Commit(ctx context.Context, txn Txn) (uint64, error) {
 			delete(s.m, op.Key)
 			continue
 		}
-		if e := s.m[op.Key]; e != nil {
-			e.rev, e.val = rev, op.Value
-		} else {
-			s.m[op.Key] = &memEntry{rev: rev, val: op.Value}
-		}
+		s.m[op.Key] = memEntry{rev: rev, val: op.Value}
 	}
 	return rev, nil
 }
