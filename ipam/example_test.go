@@ -47,7 +47,7 @@ func ExampleAllocator_Release() {
 	old, _ := alloc.Allocate(ctx, "p", "pod-a")
 	_ = alloc.Release(ctx, old)
 	renewed, _ := alloc.Allocate(ctx, "p", "pod-a") // same address, new generation
-	err := alloc.Release(ctx, old)                   // a late retry of the first release
+	err := alloc.Release(ctx, old)                  // a late retry of the first release
 	fmt.Println(renewed.Addr == old.Addr, errors.Is(err, ipam.ErrStaleLease))
 	// Output: true true
 }

@@ -255,7 +255,7 @@ outer:
 			return append(out, a.leaseOf(pool, owner, added[0])), nil
 		}
 		for i := 0; i < n; i++ {
-			e := added[0]
+			var e leaseEntry
 			if i < len(entries) {
 				e = entries[i]
 			} else {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/bits"
 	"net/netip"
-	"strings"
 	"time"
 )
 
@@ -325,14 +324,4 @@ func decodeCursor(v []byte) (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	return netip.AddrFrom16([16]byte(v[1:])).Unmap(), true
-}
-
-// splitPoolKey returns the pool name of a key under prefix.
-func splitPoolKey(key, prefix string) (pool, rest string, ok bool) {
-	s, ok := strings.CutPrefix(key, prefix)
-	if !ok {
-		return "", "", false
-	}
-	pool, rest, _ = strings.Cut(s, "/")
-	return pool, rest, true
 }

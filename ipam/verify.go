@@ -39,7 +39,6 @@ func VerifyStore(ctx context.Context, store Store) error {
 		pool  *Pool
 		pages map[Count]pageBytes
 		owned map[Count]*[pageWords]uint64
-		gens  map[Count]uint64
 	}
 	pools := map[string]*poolInfo{}
 	var order []string
