@@ -73,6 +73,10 @@ func helperMain(mode string) error {
 					return err
 				}
 			}
+			if i == 1 {
+				fmt.Fprintln(w, "working")
+				w.Flush()
+			}
 			if i%7 == 0 {
 				if _, err := a.ReleaseOwner(ctx, "p", fmt.Sprintf("%s-%d", id, i-6)); err != nil {
 					return err
@@ -165,10 +169,16 @@ func TestCrashMidBatch(t *testing.T) {
 			cmd := helperCmd(t, "churn", store, fmt.Sprintf("r%dp%d", round, i), 0)
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
+			out, err := cmd.StdoutPipe()
+			require.NoError(t, err)
 			require.NoError(t, cmd.Start())
 			cmds = append(cmds, cmd)
+			// Wait until it has committed work, then let it run on.
+			line, err := bufio.NewReader(out).ReadString('\n')
+			require.NoError(t, err, "helper: %s", stderr.String())
+			require.Equal(t, "working\n", line)
 		}
-		time.Sleep(time.Duration(200+150*round) * time.Millisecond)
+		time.Sleep(time.Duration(100+150*round) * time.Millisecond)
 		for _, cmd := range cmds {
 			require.NoError(t, cmd.Process.Kill()) // SIGKILL
 			_ = cmd.Wait()
