@@ -359,6 +359,7 @@ func (ps *poolState) utilization() float64 {
 // rolled back with abort.
 type batch struct {
 	ps    *poolState
+	snap  *strategySnapshot // restored on a failed commit, before refreshing
 	pages []overlay
 	index map[Count]int
 	conds []Cond
@@ -373,6 +374,7 @@ type overlay struct {
 
 func (b *batch) reset(ps *poolState) {
 	b.ps = ps
+	b.snap = nil
 	b.pages = b.pages[:0]
 	b.index = nil
 	b.conds = b.conds[:0]
@@ -521,6 +523,9 @@ func (a *Allocator) commit(ctx context.Context, b *batch) (uint64, error) {
 		return rev, nil
 	}
 	b.abort()
+	if b.snap != nil {
+		b.ps.restore(*b.snap)
+	}
 	var ce *ConflictError
 	if errors.As(err, &ce) {
 		if rerr := a.refreshKey(ctx, b.ps, ce.Key); rerr != nil {
@@ -858,15 +863,15 @@ func (ps *poolState) exhausted(clock func() time.Time) error {
 	return e
 }
 
-// noteAllocated updates strategy state for an ordinal just picked; the
-// returned ops persist it.
-func (ps *poolState) noteAllocated(b *batch, ord Count) {
+// noteAllocated updates strategy state for an ordinal just allocated
+// (picked by the strategy, or explicitly requested); strategyOps persists it.
+func (ps *poolState) noteAllocated(ord Count, picked bool) {
 	switch ps.pool.spec.Strategy {
 	case RoundRobin:
 		ps.cursor, ps.hasCursor = ord, true
 	case FIFO:
 		addr := ps.pool.addr(ord)
-		if ord.Cmp(ps.fifoFresh) >= 0 {
+		if picked && ord.Cmp(ps.fifoFresh) >= 0 {
 			ps.fifoFresh = ord.add64(1)
 		}
 		if _, ok := ps.fifoSet[addr]; ok {
@@ -874,7 +879,6 @@ func (ps *poolState) noteAllocated(b *batch, ord Count) {
 			ps.fifo = slices.DeleteFunc(ps.fifo, func(e fifoEntryT) bool { return e.addr == addr })
 		}
 	}
-	_ = b
 }
 
 // strategyOps appends the conditions and writes that persist strategy state.

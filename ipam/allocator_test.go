@@ -589,3 +589,36 @@ func scanAll(t *testing.T, st Store, prefix string) []KV {
 	require.NoError(t, err)
 	return kvs
 }
+
+// Two allocators (processes) releasing into one FIFO pool: neither
+// overwrites the other's queue entries when their commits conflict.
+func TestFIFOQueueSharedByAllocators(t *testing.T) {
+	clk := newFakeClock()
+	a, st := newAlloc(t, Options{Clock: clk.Now}, PoolSpec{Name: "p", Subnet: prefix("192.0.2.0/29"), Strategy: FIFO, Cooldown: time.Hour})
+	b, err := NewWithOptions(ctx, st, Options{Clock: clk.Now, Rand: &seq{}})
+	require.NoError(t, err)
+	var ls []Lease
+	for i := 0; i < 6; i++ {
+		l, err := a.Allocate(ctx, "p", fmt.Sprint(i))
+		require.NoError(t, err)
+		ls = append(ls, l)
+	}
+	_, err = b.Stats(ctx, "p") // b caches the pool now
+	require.NoError(t, err)
+	require.NoError(t, a.Release(ctx, ls[0]))
+	require.NoError(t, b.Release(ctx, ls[1])) // b's FIFO view is stale: conflict, re-read
+	require.NoError(t, a.Release(ctx, ls[2]))
+	_, err = b.Allocate(ctx, "p", "x")
+	var ee *ExhaustedError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, 3, ee.CoolingDown, "all three releases are queued")
+	clk.Advance(2 * time.Hour)
+	var got []netip.Addr
+	for _, o := range []string{"x", "y", "z"} {
+		l, err := b.Allocate(ctx, "p", o)
+		require.NoError(t, err)
+		got = append(got, l.Addr)
+	}
+	assert.Equal(t, []netip.Addr{ls[0].Addr, ls[1].Addr, ls[2].Addr}, got, "release order")
+	verifyOK(t, b)
+}

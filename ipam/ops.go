@@ -96,8 +96,9 @@ func (a *Allocator) allocate(ctx context.Context, pool, owner string, n int, wan
 		verified []Count
 		epoch    = ps.rec.Epoch
 		pageRead bool
+		reloaded bool
 	)
-	if n > 1 || want.IsValid() {
+	if n > 1 || want.IsValid() || a.opts.Verifier != nil {
 		if entries, ownerRev, err = a.readOwner(ctx, okey); err != nil {
 			return nil, err
 		}
@@ -170,6 +171,13 @@ outer:
 					if !ok {
 						b.abort()
 						ps.restore(snap)
+						if !reloaded {
+							reloaded = true
+							if err := a.load(ctx, ps); err != nil {
+								return nil, err
+							}
+							continue outer
+						}
 						return nil, ps.exhausted(a.opts.Clock)
 					}
 					b.take(o, false)
@@ -216,14 +224,24 @@ outer:
 				if ord, ok = a.pick(b); !ok {
 					b.abort()
 					ps.restore(snap)
+					// Our view may be stale (other processes released
+					// addresses): read the store once before giving up.
+					if !reloaded {
+						reloaded = true
+						if err := a.load(ctx, ps); err != nil {
+							return nil, err
+						}
+						continue outer
+					}
 					return nil, ps.exhausted(a.opts.Clock)
 				}
 			}
 			gen := b.take(ord, true)
-			ps.noteAllocated(b, ord)
+			ps.noteAllocated(ord, !want.IsValid())
 			added = append(added, leaseEntry{addr: ps.pool.addr(ord), gen: gen, at: now})
 		}
 		ps.strategyOps(b)
+		b.snap = &snap
 		b.conds = append(b.conds, Cond{Key: okey, Revision: ownerRev})
 		{
 			val := make([]byte, 0, 1+ownerEntry*(len(entries)+len(added)))
@@ -237,7 +255,6 @@ outer:
 			b.ops = append(b.ops, Op{Key: okey, Value: val})
 		}
 		if _, err := a.commit(ctx, b); err != nil {
-			ps.restore(snap)
 			if !retryable(err) {
 				return nil, err
 			}
@@ -502,6 +519,7 @@ func (a *Allocator) release(ctx context.Context, pool, owner string, match func(
 			return nil, nil
 		}
 		ps.strategyOps(b)
+		b.snap = &snap
 		b.conds = append(b.conds, Cond{Key: okey, Revision: rev})
 		if len(keep) == 0 {
 			b.ops = append(b.ops, Op{Key: okey, Delete: true})
@@ -509,7 +527,6 @@ func (a *Allocator) release(ctx context.Context, pool, owner string, match func(
 			b.ops = append(b.ops, Op{Key: okey, Value: encodeOwner(keep)})
 		}
 		if _, err := a.commit(ctx, b); err != nil {
-			ps.restore(snap)
 			if !retryable(err) {
 				return nil, err
 			}
