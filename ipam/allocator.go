@@ -362,6 +362,8 @@ type batch struct {
 	snap  *strategySnapshot // restored on a failed commit, before refreshing
 	pages []overlay
 	index map[Count]int
+	last  int   // index of the overlay used last, -1 if none
+	hint  Count // Sequential: every ordinal below is taken in this batch
 	conds []Cond
 	ops   []Op
 }
@@ -375,24 +377,39 @@ type overlay struct {
 func (b *batch) reset(ps *poolState) {
 	b.ps = ps
 	b.snap = nil
+	b.last = -1
+	b.hint = Count{}
 	b.pages = b.pages[:0]
 	b.index = nil
 	b.conds = b.conds[:0]
 	b.ops = b.ops[:0]
 }
 
-// page returns the writable overlay of page idx, creating it from the cache.
-func (b *batch) page(idx Count) pageBytes {
+// find returns the position of page idx's overlay, or -1.
+func (b *batch) find(idx Count) int {
+	if b.last >= 0 && b.pages[b.last].idx == idx {
+		return b.last
+	}
 	if b.index != nil {
 		if i, ok := b.index[idx]; ok {
-			return b.pages[i].val
+			b.last = i
+			return i
 		}
-	} else {
-		for i := range b.pages {
-			if b.pages[i].idx == idx {
-				return b.pages[i].val
-			}
+		return -1
+	}
+	for i := range b.pages {
+		if b.pages[i].idx == idx {
+			b.last = i
+			return i
 		}
+	}
+	return -1
+}
+
+// page returns the writable overlay of page idx, creating it from the cache.
+func (b *batch) page(idx Count) pageBytes {
+	if i := b.find(idx); i >= 0 {
+		return b.pages[i].val
 	}
 	var v pageBytes
 	st := b.ps.pages[idx]
@@ -403,6 +420,7 @@ func (b *batch) page(idx Count) pageBytes {
 		v = newPage(b.ps.rec.GenFloor)
 	}
 	b.pages = append(b.pages, overlay{idx: idx, val: v, st: st})
+	b.last = len(b.pages) - 1
 	if b.index != nil {
 		b.index[idx] = len(b.pages) - 1
 	} else if len(b.pages) > 8 {
@@ -416,16 +434,8 @@ func (b *batch) page(idx Count) pageBytes {
 
 // view returns the current bytes of page idx: overlay, cache, or nil.
 func (b *batch) view(idx Count) pageBytes {
-	if b.index != nil {
-		if i, ok := b.index[idx]; ok {
-			return b.pages[i].val
-		}
-	} else {
-		for i := range b.pages {
-			if b.pages[i].idx == idx {
-				return b.pages[i].val
-			}
-		}
+	if i := b.find(idx); i >= 0 {
+		return b.pages[i].val
 	}
 	if st := b.ps.pages[idx]; st != nil {
 		return st.val
@@ -498,6 +508,7 @@ func (b *batch) committed(rev uint64) {
 	}
 	b.pages = b.pages[:0]
 	b.index = nil
+	b.last = -1
 }
 
 // abort rolls the summaries back to the cached pages.
@@ -512,6 +523,8 @@ func (b *batch) abort() {
 	}
 	b.pages = b.pages[:0]
 	b.index = nil
+	b.last = -1
+	b.hint = Count{}
 }
 
 // commit runs the batch's transaction. On a conflict it refreshes what the
@@ -775,7 +788,13 @@ func (a *Allocator) pick(b *batch) (Count, bool) {
 	case FIFO:
 		return a.pickFIFO(b)
 	}
-	return b.nextFree(Count{}, skip)
+	// Sequential: within a batch nothing is freed, so every ordinal below
+	// the last one picked stays taken.
+	o, ok := b.nextFree(b.hint, skip)
+	if ok {
+		b.hint = o.add64(1)
+	}
+	return o, ok
 }
 
 // skipFunc returns the ordinals to pass over: pending verification, and
