@@ -603,6 +603,7 @@ const (
 	LevelCritical
 )
 
+// String returns a readable form.
 func (l Level) String() string {
 	switch l {
 	case LevelOK:

@@ -55,6 +55,7 @@ type SpecError struct {
 	Msg   string // what is wrong
 }
 
+// Error implements error.
 func (e *SpecError) Error() string {
 	var b strings.Builder
 	b.WriteString("ipam: pool")
@@ -82,6 +83,7 @@ type ParseError struct {
 	Err   error // underlying error, if any
 }
 
+// Error implements error.
 func (e *ParseError) Error() string {
 	var b strings.Builder
 	b.WriteString("ipam: parse")
@@ -114,6 +116,7 @@ type SpecChangeError struct {
 	Affected []Lease
 }
 
+// Error implements error.
 func (e *SpecChangeError) Error() string {
 	return fmt.Sprintf("ipam: pool %q: change would cut away %d allocated address(es), first %s held by %q",
 		e.Pool, len(e.Affected), e.Affected[0].Addr, e.Affected[0].Owner)
@@ -128,6 +131,7 @@ type OverlapError struct {
 	Overlaps []Overlap
 }
 
+// Error implements error.
 func (e *OverlapError) Error() string {
 	o := e.Overlaps[0]
 	other := o.B
@@ -146,6 +150,7 @@ type ConflictError struct {
 	Key string
 }
 
+// Error implements error.
 func (e *ConflictError) Error() string { return fmt.Sprintf("ipam: store conflict on key %q", e.Key) }
 
 // Is makes errors.Is(err, ErrConflict) true.
@@ -159,6 +164,7 @@ type ExhaustedError struct {
 	Quarantined Count // addresses that failed verification
 }
 
+// Error implements error.
 func (e *ExhaustedError) Error() string {
 	s := fmt.Sprintf("ipam: pool %q exhausted", e.Pool)
 	if e.CoolingDown > 0 {
@@ -181,6 +187,7 @@ type Problem struct {
 	Msg  string `json:"msg"`
 }
 
+// String returns a readable form.
 func (p Problem) String() string {
 	var b strings.Builder
 	if p.Pool != "" {
@@ -201,6 +208,7 @@ type VerifyError struct {
 	Problems []Problem
 }
 
+// Error implements error.
 func (e *VerifyError) Error() string {
 	if len(e.Problems) == 1 {
 		return "ipam: verify: " + e.Problems[0].String()

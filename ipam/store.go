@@ -201,4 +201,5 @@ var errClosed = errorString("ipam: store closed")
 
 type errorString string
 
+// Error implements error.
 func (e errorString) Error() string { return string(e) }

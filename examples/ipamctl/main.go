@@ -39,6 +39,7 @@ func main() {
 // usageError is bad usage or input: exit status 2.
 type usageError struct{ msg string }
 
+// Error implements error.
 func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
@@ -89,6 +90,7 @@ var errCondition = conditionError{}
 
 type conditionError struct{}
 
+// Error implements error.
 func (conditionError) Error() string { return "" }
 
 func envOr(k, def string) string {
