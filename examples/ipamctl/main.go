@@ -329,8 +329,7 @@ func (c *cli) stats(ctx context.Context, pool string) error {
 		Quarantined ipam.Count `json:"quarantined"`
 		Free        ipam.Count `json:"free"`
 		Utilization float64    `json:"utilization"`
-		Level       ipam.Level `json:"level"`
-	}(st)
+	}{st.Pool, st.Total, st.Reserved, st.Allocated, st.Quarantined, st.Free, st.Utilization}
 	return json.NewEncoder(c.out).Encode(out)
 }
 
