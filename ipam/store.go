@@ -46,7 +46,9 @@ type Store interface {
 	Get(ctx context.Context, keys ...string) ([]KV, error)
 	// Scan yields the keys with the given prefix in ascending key order,
 	// from one consistent snapshot where the store has snapshots (memory
-	// and bbolt do; an etcd store would use one revision).
+	// and bbolt do; an etcd store would use one revision). The memory and
+	// bbolt stores read the matches into memory first, so a caller may
+	// write to the store while iterating.
 	Scan(ctx context.Context, prefix string) iter.Seq2[KV, error]
 	// Commit applies txn atomically if all its conditions hold, returning
 	// the revision now carried by every key it put. A failed condition is a
