@@ -1,0 +1,318 @@
+package ipam
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// benchPool returns an allocator whose pool "p" (subnet) is filled to fill
+// (a fraction of its allocatable addresses), leaving room for chunk more.
+func benchPool(b *testing.B, subnet string, fill float64, strat Strategy) (*Allocator, *Pool) {
+	b.Helper()
+	spec := PoolSpec{Name: "p", Subnet: prefix(subnet), Strategy: strat}
+	a, err := NewWithOptions(context.Background(), NewMemoryStore(), Options{Rand: &seq{x: 1}}, spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, _ := Compile(spec)
+	size, _ := p.Size().Uint64()
+	want := int(float64(size) * fill)
+	for done, i := 0, 0; done < want; i++ {
+		n := min(want-done, 1<<16)
+		if _, err := a.AllocateN(context.Background(), "p", "fill-"+strconv.Itoa(i), n); err != nil {
+			b.Fatal(err)
+		}
+		done += n
+	}
+	return a, p
+}
+
+var (
+	benchMu     sync.Mutex
+	benchPools  = map[string]*Allocator{}
+	benchOwners []string
+)
+
+func owners(n int) []string {
+	benchMu.Lock()
+	defer benchMu.Unlock()
+	for i := len(benchOwners); i < n; i++ {
+		benchOwners = append(benchOwners, "pod-"+strconv.Itoa(i))
+	}
+	return benchOwners[:n]
+}
+
+// cachedPool keeps prefilled pools between the benchmark's b.N rounds.
+func cachedPool(b *testing.B, subnet string, fill float64) *Allocator {
+	key := fmt.Sprint(subnet, fill)
+	benchMu.Lock()
+	a := benchPools[key]
+	benchMu.Unlock()
+	if a == nil {
+		a, _ = benchPool(b, subnet, fill, Sequential)
+		benchMu.Lock()
+		benchPools[key] = a
+		benchMu.Unlock()
+	}
+	return a
+}
+
+// BenchmarkAllocate measures Allocate (one lease per owner, committed to the
+// memory store) on an empty pool and on 99 %-full /16 and /8 pools. The
+// leases are released in chunks outside the timer, so the fill stays put.
+func BenchmarkAllocate(b *testing.B) {
+	for _, c := range []struct {
+		name   string
+		subnet string
+		fill   float64
+		chunk  int
+	}{
+		{"empty-/16", "10.0.0.0/16", 0, 30000},
+		{"99%-full-/16", "10.0.0.0/16", 0.99, 600},
+		{"empty-/8", "10.0.0.0/8", 0, 100000},
+		{"99%-full-/8", "10.0.0.0/8", 0.99, 100000},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			ctx := context.Background()
+			a := cachedPool(b, c.subnet, c.fill)
+			own := owners(c.chunk)
+			leases := make([]Lease, 0, c.chunk)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; {
+				n := min(c.chunk, b.N-i)
+				for j := 0; j < n; j++ {
+					l, err := a.Allocate(ctx, "p", own[j])
+					if err != nil {
+						b.Fatal(err)
+					}
+					leases = append(leases, l)
+				}
+				i += n
+				b.StopTimer()
+				for _, l := range leases {
+					if err := a.Release(ctx, l); err != nil {
+						b.Fatal(err)
+					}
+				}
+				leases = leases[:0]
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "allocs/s")
+		})
+	}
+}
+
+// BenchmarkRelease measures Release of single leases.
+func BenchmarkRelease(b *testing.B) {
+	ctx := context.Background()
+	a := cachedPool(b, "10.0.0.0/16", 0.5)
+	const chunk = 1000
+	own := owners(chunk)
+	leases := make([]Lease, 0, chunk)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; {
+		n := min(chunk, b.N-i)
+		b.StopTimer()
+		for j := 0; j < n; j++ {
+			l, err := a.Allocate(ctx, "p", own[j])
+			if err != nil {
+				b.Fatal(err)
+			}
+			leases = append(leases, l)
+		}
+		b.StartTimer()
+		for _, l := range leases {
+			if err := a.Release(ctx, l); err != nil {
+				b.Fatal(err)
+			}
+		}
+		leases = leases[:0]
+		i += n
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "releases/s")
+}
+
+// BenchmarkAllocateParallel16 runs 16 goroutines allocating from one /8
+// pool through one Allocator.
+func BenchmarkAllocateParallel16(b *testing.B) {
+	ctx := context.Background()
+	a, _ := benchPool(b, "10.0.0.0/8", 0, Sequential)
+	if b.N > 16_000_000 {
+		b.Fatalf("b.N %d exceeds the /8", b.N)
+	}
+	own := owners(b.N)
+	var next atomic.Int64
+	b.SetParallelism(max(1, 16/runtime.GOMAXPROCS(0)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := a.Allocate(ctx, "p", own[next.Add(1)-1]); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "allocs/s")
+}
+
+// BenchmarkFillSlash8 fills a whole /8 (16,777,214 addresses) with
+// AllocateN batches of 65,536 (one store transaction each).
+func BenchmarkFillSlash8(b *testing.B) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		a, p := benchPool(b, "10.0.0.0/8", 0, Sequential)
+		size, _ := p.Size().Uint64()
+		runtime.GC()
+		b.StartTimer()
+		start := time.Now()
+		for done, k := 0, 0; done < int(size); k++ {
+			n := min(int(size)-done, 1<<16)
+			if _, err := a.AllocateN(ctx, "p", "batch-"+strconv.Itoa(k), n); err != nil {
+				b.Fatal(err)
+			}
+			done += n
+		}
+		total += time.Since(start)
+		if _, err := a.Allocate(ctx, "p", "x"); err == nil {
+			b.Fatal("a full /8 allocated once more")
+		}
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "s/fill")
+	b.ReportMetric(16777214*float64(b.N)/total.Seconds(), "allocs/s")
+}
+
+// BenchmarkRandomV6 allocates 1,000,000 addresses at random in a /64 and
+// reports the heap they take (store and allocator together), both as one
+// owner's batches and as one lease per owner.
+func BenchmarkRandomV6(b *testing.B) {
+	const total = 1_000_000
+	for _, mode := range []string{"batches", "owner-per-lease"} {
+		b.Run(mode, func(b *testing.B) {
+			ctx := context.Background()
+			var heap float64
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				own := owners(total)
+				runtime.GC()
+				var before runtime.MemStats
+				runtime.ReadMemStats(&before)
+				b.StartTimer()
+				a, err := NewWithOptions(ctx, NewMemoryStore(), Options{Rand: &seq{x: 3}},
+					PoolSpec{Name: "p", Subnet: prefix("2001:db8::/64"), Strategy: Random})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if mode == "batches" {
+					for k := 0; k < total/10000; k++ {
+						if _, err := a.AllocateN(ctx, "p", own[k], 10000); err != nil {
+							b.Fatal(err)
+						}
+					}
+				} else {
+					for k := 0; k < total; k++ {
+						if _, err := a.Allocate(ctx, "p", own[k]); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				b.StopTimer()
+				runtime.GC()
+				var after runtime.MemStats
+				runtime.ReadMemStats(&after)
+				heap = float64(after.HeapAlloc-before.HeapAlloc) / (1 << 20)
+				runtime.KeepAlive(a)
+				b.StartTimer()
+			}
+			b.ReportMetric(heap, "heap-MiB")
+			b.ReportMetric(float64(total)*float64(b.N)/b.Elapsed().Seconds(), "allocs/s")
+		})
+	}
+}
+
+// BenchmarkOverlap10000 finds overlaps among 10,000 compiled pools (random
+// /20-/26 subnets of 10.0.0.0/8, about one in ten overlapping another).
+func BenchmarkOverlap10000(b *testing.B) {
+	r := &seq{x: 11}
+	pools := make([]*Pool, 10000)
+	for i := range pools {
+		bits := 20 + int(r.Uint64()%7)
+		p, err := Compile(PoolSpec{Name: "p" + strconv.Itoa(i), Subnet: prefixFromCount(10<<24|(r.Uint64()%(1<<24)), bits),
+			Gateway: addr("0.0.0.0")})
+		if err != nil {
+			// gateway placeholder: compile without it
+			p, err = Compile(PoolSpec{Name: "p" + strconv.Itoa(i), Subnet: prefixFromCount(10<<24|(r.Uint64()%(1<<24)), bits)})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		pools[i] = p
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	var n int
+	for i := 0; i < b.N; i++ {
+		n = len(FindOverlaps(pools...))
+	}
+	b.ReportMetric(float64(n), "overlaps")
+	b.ReportMetric(b.Elapsed().Seconds()*1000/float64(b.N), "ms/run")
+}
+
+// BenchmarkBolt measures allocations per second on a bbolt file (fsync on)
+// one transaction per Allocate, and in AllocateN batches of 1,000.
+func BenchmarkBolt(b *testing.B) {
+	for _, c := range []struct {
+		name      string
+		batch     int
+		exclusive bool
+	}{
+		{"single-shared", 1, false},
+		{"single-exclusive", 1, true},
+		{"batch1000-shared", 1000, false},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			ctx := context.Background()
+			st, err := OpenBolt(ctx, filepath.Join(b.TempDir(), "ipam.db"), BoltOptions{Exclusive: c.exclusive})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			a, err := New(ctx, st, PoolSpec{Name: "p", Subnet: prefix("10.0.0.0/8")})
+			if err != nil {
+				b.Fatal(err)
+			}
+			own := owners(max(b.N, 1))
+			b.ReportAllocs()
+			b.ResetTimer()
+			if c.batch == 1 {
+				for i := 0; i < b.N; i++ {
+					if _, err := a.Allocate(ctx, "p", own[i]); err != nil {
+						b.Fatal(err)
+					}
+				}
+			} else {
+				for i, k := 0, 0; i < b.N; k++ {
+					n := min(c.batch, b.N-i)
+					if _, err := a.AllocateN(ctx, "p", own[k], n); err != nil {
+						b.Fatal(err)
+					}
+					i += n
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "allocs/s")
+		})
+	}
+}

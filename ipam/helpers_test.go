@@ -1,0 +1,75 @@
+package ipam
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go4.org/netipx"
+)
+
+func mustRange(t testing.TB, s string) netipx.IPRange {
+	t.Helper()
+	r, err := ParseRange(s)
+	require.NoError(t, err)
+	return r
+}
+
+func addr(s string) netip.Addr     { return netip.MustParseAddr(s) }
+func prefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+// fakeClock is a settable clock.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// seq is a deterministic rand.Source.
+type seq struct{ x uint64 }
+
+func (s *seq) Uint64() uint64 {
+	s.x += 0x9e3779b97f4a7c15
+	z := s.x
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+func newAlloc(t testing.TB, opts Options, specs ...PoolSpec) (*Allocator, *MemoryStore) {
+	t.Helper()
+	st := NewMemoryStore()
+	if opts.Rand == nil {
+		opts.Rand = &seq{}
+	}
+	a, err := NewWithOptions(context.Background(), st, opts, specs...)
+	require.NoError(t, err)
+	return a, st
+}
+
+func verifyOK(t testing.TB, a *Allocator) {
+	t.Helper()
+	require.NoError(t, a.Verify(context.Background()))
+}
+
+func netipPrefixZero() netip.Prefix { return netip.Prefix{} }
+
+func prefixFromCount(v uint64, bits int) netip.Prefix {
+	return netip.PrefixFrom(countToAddr(CountOf(v), true), bits).Masked()
+}

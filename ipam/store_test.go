@@ -1,0 +1,183 @@
+package ipam
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
+)
+
+func storeImpls(t *testing.T) map[string]func(t *testing.T) Store {
+	return map[string]func(t *testing.T) Store{
+		"memory": func(t *testing.T) Store { return NewMemoryStore() },
+		"bolt": func(t *testing.T) Store {
+			s, err := OpenBolt(ctx, filepath.Join(t.TempDir(), "s.db"), BoltOptions{NoSync: true})
+			require.NoError(t, err)
+			t.Cleanup(func() { s.Close() })
+			return s
+		},
+		"bolt-exclusive": func(t *testing.T) Store {
+			s, err := OpenBolt(ctx, filepath.Join(t.TempDir(), "s.db"), BoltOptions{NoSync: true, Exclusive: true})
+			require.NoError(t, err)
+			t.Cleanup(func() { s.Close() })
+			return s
+		},
+	}
+}
+
+// TestStoreContract checks the compare-and-swap semantics every Store must
+// have (an etcd store included).
+func TestStoreContract(t *testing.T) {
+	for name, mk := range storeImpls(t) {
+		t.Run(name, func(t *testing.T) {
+			s := mk(t)
+			kvs, err := s.Get(ctx, "a", "b")
+			require.NoError(t, err)
+			assert.Equal(t, []KV{{Key: "a"}, {Key: "b"}}, kvs)
+			// Create-if-absent.
+			r1, err := s.Commit(ctx, Txn{Conds: []Cond{{Key: "a"}}, Ops: []Op{{Key: "a", Value: []byte("1")}, {Key: "p/x", Value: []byte("x")}}})
+			require.NoError(t, err)
+			require.NotZero(t, r1)
+			_, err = s.Commit(ctx, Txn{Conds: []Cond{{Key: "a"}}, Ops: []Op{{Key: "a", Value: []byte("2")}}})
+			var ce *ConflictError
+			require.ErrorAs(t, err, &ce)
+			assert.Equal(t, "a", ce.Key)
+			assert.ErrorIs(t, err, ErrConflict)
+			// All or nothing: one failing condition, nothing applied.
+			_, err = s.Commit(ctx, Txn{Conds: []Cond{{Key: "a", Revision: r1}, {Key: "b", Revision: 5}}, Ops: []Op{{Key: "a", Value: []byte("3")}, {Key: "c", Value: []byte("c")}}})
+			require.ErrorIs(t, err, ErrConflict)
+			kvs, err = s.Get(ctx, "a", "c")
+			require.NoError(t, err)
+			assert.Equal(t, "1", string(kvs[0].Value))
+			assert.Equal(t, r1, kvs[0].Revision)
+			assert.Zero(t, kvs[1].Revision)
+			// Compare-and-swap on the revision; every key put gets the new revision.
+			r2, err := s.Commit(ctx, Txn{Conds: []Cond{{Key: "a", Revision: r1}}, Ops: []Op{{Key: "a", Value: []byte("4")}, {Key: "p/y", Value: []byte("y")}}})
+			require.NoError(t, err)
+			assert.Greater(t, r2, r1)
+			kvs, err = s.Get(ctx, "a", "p/y", "p/x")
+			require.NoError(t, err)
+			assert.Equal(t, []uint64{r2, r2, r1}, []uint64{kvs[0].Revision, kvs[1].Revision, kvs[2].Revision})
+			// Delete.
+			_, err = s.Commit(ctx, Txn{Conds: []Cond{{Key: "p/x", Revision: r1}}, Ops: []Op{{Key: "p/x", Delete: true}}})
+			require.NoError(t, err)
+			_, err = s.Commit(ctx, Txn{Ops: []Op{{Key: "p/z", Value: []byte("z")}, {Key: "q", Value: []byte("q")}}})
+			require.NoError(t, err)
+			var keys []string
+			for kv, err := range s.Scan(ctx, "p/") {
+				require.NoError(t, err)
+				keys = append(keys, kv.Key+"="+string(kv.Value))
+			}
+			assert.Equal(t, []string{"p/y=y", "p/z=z"}, keys)
+			// A cancelled context fails.
+			cctx, cancel := context.WithCancel(ctx)
+			cancel()
+			_, err = s.Get(cctx, "a")
+			assert.ErrorIs(t, err, context.Canceled)
+			_, err = s.Commit(cctx, Txn{})
+			assert.ErrorIs(t, err, context.Canceled)
+			require.NoError(t, s.Close())
+			_, err = s.Get(ctx, "a")
+			assert.Error(t, err, "closed store")
+		})
+	}
+}
+
+// The allocator works the same on every store.
+func TestAllocatorOnEveryStore(t *testing.T) {
+	for name, mk := range storeImpls(t) {
+		t.Run(name, func(t *testing.T) {
+			s := mk(t)
+			a, err := NewWithOptions(ctx, s, Options{Rand: &seq{}}, PoolSpec{Name: "p", Subnet: prefix("10.0.0.0/22"), Strategy: Random})
+			require.NoError(t, err)
+			ls, err := a.AllocateN(ctx, "p", "bulk", 600)
+			require.NoError(t, err)
+			l, err := a.Allocate(ctx, "p", "one")
+			require.NoError(t, err)
+			require.NoError(t, a.Release(ctx, ls[7]))
+			assert.ErrorIs(t, a.Release(ctx, ls[7]), ErrStaleLease)
+			verifyOK(t, a)
+			// A second allocator on the same store sees the same state.
+			b, err := New(ctx, s)
+			require.NoError(t, err)
+			st, err := b.Stats(ctx, "p")
+			require.NoError(t, err)
+			assert.Equal(t, "600", st.Allocated.String())
+			got, err := b.Allocate(ctx, "p", "one")
+			require.NoError(t, err)
+			assert.Equal(t, l, got)
+		})
+	}
+}
+
+func TestBoltPersistsAndValidates(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	s, err := OpenBolt(ctx, path, BoltOptions{})
+	require.NoError(t, err)
+	a, err := New(ctx, s, PoolSpec{Name: "p", Subnet: prefix("192.0.2.0/24")})
+	require.NoError(t, err)
+	l, err := a.Allocate(ctx, "p", "o")
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+
+	s, err = OpenBolt(ctx, path, BoltOptions{})
+	require.NoError(t, err)
+	a, err = New(ctx, s)
+	require.NoError(t, err)
+	got, err := a.Allocate(ctx, "p", "o")
+	require.NoError(t, err)
+	assert.Equal(t, l, got)
+	require.NoError(t, s.Close())
+
+	// A bbolt file of something else is refused.
+	other := filepath.Join(t.TempDir(), "other.db")
+	db, err := bolt.Open(other, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("meta"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("format"), []byte("something 9"))
+	}))
+	require.NoError(t, db.Close())
+	_, err = OpenBolt(ctx, other, BoltOptions{})
+	assert.ErrorIs(t, err, ErrBadFile)
+
+	// A value without its revision framing is refused.
+	db, err = bolt.Open(path, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("kv")).Put([]byte("x"), []byte("short")) }))
+	require.NoError(t, db.Close())
+	_, err = OpenBolt(ctx, path, BoltOptions{})
+	assert.ErrorIs(t, err, ErrBadFile)
+
+	// Not a bbolt file at all.
+	junk := filepath.Join(t.TempDir(), "junk.db")
+	require.NoError(t, os.WriteFile(junk, []byte("hello, not a database, just some bytes here"), 0o600))
+	_, err = OpenBolt(ctx, junk, BoltOptions{Timeout: time.Second})
+	assert.Error(t, err)
+}
+
+func TestBoltLockTimeout(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	held, err := OpenBolt(ctx, path, BoltOptions{Exclusive: true})
+	require.NoError(t, err)
+	_, err = OpenBolt(ctx, path, BoltOptions{Timeout: 50 * time.Millisecond})
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, ErrLockTimeout), "%v", err)
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = OpenBolt(cctx, path, BoltOptions{Timeout: time.Minute})
+	assert.ErrorIs(t, err, context.Canceled)
+	require.NoError(t, held.Close())
+	s, err := OpenBolt(ctx, path, BoltOptions{Timeout: time.Second})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+}
