@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"fmt"
+	"math"
 	"iter"
 	"maps"
 	"slices"
@@ -162,7 +163,7 @@ func (r *Replica[T]) Put(key string, ctx Context, v Version[T]) (Version[T], []W
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	local, held := r.records[key]
-	actor := r.actorFor(local, held, ctx.Clock)
+	actor, fresh := r.actorFor(local, held, ctx.Clock)
 	v.Node = r.node
 	if v.Timestamp.IsZero() {
 		v.Timestamp = r.clock.Observe(ctx.Time)
@@ -176,8 +177,9 @@ func (r *Replica[T]) Put(key string, ctx Context, v Version[T]) (Version[T], []W
 	if n := rec.Len(); n > r.limits.hard() {
 		return v, nil, &SiblingLimitError{Key: key, Siblings: n, Limit: r.limits.hard()}
 	}
-	if _, fresh := r.epochOf(actor); fresh {
-		r.next++
+	if fresh {
+		_, e, _ := ParseActor(actor)
+		r.next = e + 1
 	}
 	r.records[key] = rec
 	var warns []Warning
@@ -241,20 +243,30 @@ func (r *Replica[T]) Prune(key string, f Frontier) []string {
 	return gone
 }
 
-// actorFor applies the epoch rule (see [Replica]).
-func (r *Replica[T]) actorFor(local Record[T], held bool, ctx VV) string {
-	if held {
-		best, bestEpoch, found := "", uint64(0), false
-		for a := range local.clock.All() {
-			if node, e, ok := ParseActor(a); ok && node == r.node && (!found || e > bestEpoch) {
+// actorFor applies the epoch rule (see [Replica]). A new epoch is also above
+// every epoch of this node that the local record or the context shows, so even a
+// replica restarted without its persisted counter does not reuse one it can see.
+func (r *Replica[T]) actorFor(local Record[T], held bool, ctx VV) (actor string, fresh bool) {
+	best, bestEpoch, found := "", uint64(0), false
+	next := r.next
+	for i, v := range []VV{local.clock, ctx} {
+		for a := range v.All() {
+			node, e, ok := ParseActor(a)
+			if !ok || node != r.node {
+				continue
+			}
+			if e >= next && e < math.MaxUint64 {
+				next = e + 1
+			}
+			if i == 0 && held && (!found || e > bestEpoch) {
 				best, bestEpoch, found = a, e, true
 			}
 		}
-		if found && bestEpoch >= r.first && bestEpoch < r.next && ctx.Get(best) <= local.clock.Get(best) && !r.newerInContext(ctx, bestEpoch) {
-			return best
-		}
 	}
-	return ActorID(r.node, r.next)
+	if found && bestEpoch >= r.first && bestEpoch < r.next && ctx.Get(best) <= local.clock.Get(best) && !r.newerInContext(ctx, bestEpoch) {
+		return best, false
+	}
+	return ActorID(r.node, next), true
 }
 
 // newerInContext reports whether ctx holds an epoch of this node newer than e:
@@ -266,12 +278,6 @@ func (r *Replica[T]) newerInContext(ctx VV, e uint64) bool {
 		}
 	}
 	return false
-}
-
-// epochOf reports actor's epoch and whether it is the one actorFor would start.
-func (r *Replica[T]) epochOf(actor string) (uint64, bool) {
-	_, e, _ := ParseActor(actor)
-	return e, e == r.next
 }
 
 func (r *Replica[T]) capWarning(key string, rec Record[T]) []Warning {

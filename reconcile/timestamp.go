@@ -164,7 +164,7 @@ func ParseTimestamp(s string) (Timestamp, error) {
 		return bad(0, "seconds are not a decimal number")
 	}
 	sec, err := strconv.ParseUint(secPart, 10, 64)
-	if err != nil || sec > uint64(math.MaxInt64)/1e9 {
+	if err != nil || sec > uint64(math.MaxInt64)/1e9+1 {
 		return bad(0, "seconds out of range")
 	}
 	var frac uint64
@@ -175,12 +175,16 @@ func ParseTimestamp(s string) (Timestamp, error) {
 		frac, _ = strconv.ParseUint(fracPart+strings.Repeat("0", 9-len(fracPart)), 10, 64)
 	}
 	total := sec*1e9 + frac
-	if total > math.MaxInt64 {
+	var w int64
+	switch {
+	case neg && total == uint64(math.MaxInt64)+1:
+		w = math.MinInt64
+	case total > math.MaxInt64:
 		return bad(0, "out of range")
-	}
-	w := int64(total)
-	if neg {
-		w = -w
+	case neg:
+		w = -int64(total)
+	default:
+		w = int64(total)
 	}
 	return Timestamp{Wall: w, Logical: uint32(logical)}, nil
 }
