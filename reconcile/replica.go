@@ -2,9 +2,9 @@ package reconcile
 
 import (
 	"fmt"
-	"math"
 	"iter"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
