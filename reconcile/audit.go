@@ -58,23 +58,26 @@ func (d Decision[T]) Event(key string, format func(T) string) AuditEvent {
 		format = FormatValue[T]
 	}
 	e := AuditEvent{Key: key, Conflict: d.Conflict(), Policy: d.Policy, Outcome: d.Outcome, Rule: d.Rule, Warnings: d.Warnings}
-	type id struct {
-		dot    Dot
-		digest uint64
-	}
-	labels := map[id]string{}
+	byDot := map[Dot][]int{}
 	for i, v := range d.Versions {
-		l := label(i)
-		labels[id{v.Dot, versionDigest(v)}] = l
-		av := AuditVersion{Label: l, Dot: v.Dot, Timestamp: v.Timestamp, Node: v.Node, Priority: v.Priority, Deleted: v.Deleted}
+		byDot[v.Dot] = append(byDot[v.Dot], i)
+		av := AuditVersion{Label: label(i), Dot: v.Dot, Timestamp: v.Timestamp, Node: v.Node, Priority: v.Priority, Deleted: v.Deleted}
 		if !v.Deleted {
 			av.Value = oneLine(format(v.Value))
 		}
 		e.Versions = append(e.Versions, av)
 	}
+	// Versions are told apart by dot; only a reused dot needs the digest.
 	find := func(v Version[T]) string {
-		if l, ok := labels[id{v.Dot, versionDigest(v)}]; ok {
-			return l
+		idx := byDot[v.Dot]
+		if len(idx) == 1 {
+			return label(idx[0])
+		}
+		dg := versionDigest(v)
+		for _, i := range idx {
+			if versionDigest(d.Versions[i]) == dg {
+				return label(i)
+			}
 		}
 		return "?" + v.Dot.String()
 	}

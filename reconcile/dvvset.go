@@ -155,7 +155,40 @@ func (s DVVSet[T]) Size() int {
 
 // Less reports whether s is causally older than o: o's history strictly
 // descends from s's, so s's values are outdated. Missing entries count as zero.
-func (s DVVSet[T]) Less(o DVVSet[T]) bool { return s.Join().Compare(o.Join()) == Before }
+func (s DVVSet[T]) Less(o DVVSet[T]) bool { return compareEntries(s.entries, o.entries) == Before }
+
+// compareEntries compares the histories of two entry lists as version vectors
+// (zero counters count as missing) without building them.
+func compareEntries[T any](a, b []DVVEntry[T]) Ordering {
+	var lt, gt bool
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		var x, y uint64
+		switch {
+		case j == len(b) || i < len(a) && a[i].Actor < b[j].Actor:
+			x = a[i].Counter
+			i++
+		case i == len(a) || b[j].Actor < a[i].Actor:
+			y = b[j].Counter
+			j++
+		default:
+			x, y = a[i].Counter, b[j].Counter
+			i++
+			j++
+		}
+		lt = lt || x < y
+		gt = gt || x > y
+	}
+	switch {
+	case lt && gt:
+		return Concurrent
+	case lt:
+		return Before
+	case gt:
+		return After
+	}
+	return Equal
+}
 
 // Equal reports whether s and o have the same causal history, values aside:
 // equal counters and the same number of dotted values per actor (a missing
@@ -200,10 +233,10 @@ func (s DVVSet[T]) Equal(o DVVSet[T]) bool {
 // descends. Sync is commutative, associative and idempotent.
 func (s DVVSet[T]) Sync(o DVVSet[T]) DVVSet[T] {
 	var anon []T
-	switch {
-	case s.Less(o):
+	switch compareEntries(s.entries, o.entries) {
+	case Before:
 		anon = o.anon
-	case o.Less(s):
+	case After:
 		anon = s.anon
 	default:
 		anon = canonicalValues(append(slices.Clone(s.anon), o.anon...))

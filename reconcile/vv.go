@@ -140,16 +140,17 @@ func (v VV) Compare(o VV) Ordering {
 	var lt, gt bool // v has an entry below o's / above o's
 	i, j := 0, 0
 	for i < len(a) && j < len(b) {
-		switch c := strings.Compare(a[i].Actor, b[j].Actor); {
-		case c == 0:
-			if a[i].Counter < b[j].Counter {
+		x, y := &a[i], &b[j]
+		switch {
+		case x.Actor == y.Actor: // the common case: one actor set
+			if x.Counter < y.Counter {
 				lt = true
-			} else if a[i].Counter > b[j].Counter {
+			} else if x.Counter > y.Counter {
 				gt = true
 			}
 			i++
 			j++
-		case c < 0: // o's entry is zero
+		case x.Actor < y.Actor: // o's entry is zero
 			gt = true
 			i++
 		default:
