@@ -26,7 +26,7 @@ import (
 // exactly the oracle's maximal writes, decided identically everywhere; and the
 // no-silent-loss checker accounts for every acknowledged write.
 
-var modelSeeds = flag.Int("model.seeds", 300, "random scenarios the model test runs")
+var modelSeeds = flag.Int("model.seeds", 1000, "random scenarios the model test runs")
 
 type modelOp struct {
 	Op       string `json:"op"` // put, delete, pull, partition, heal, capture, crash, resolve
@@ -414,7 +414,7 @@ func runScenario(s modelScenario) error { return runScenarioStats(s, nil) }
 // modelStats counts what the scenarios exercised, so the model test can show it
 // is not vacuous.
 type modelStats struct {
-	writes, deletes, crashes, conflicts, deleteUpdate, resolutions int
+	writes, deletes, crashes, conflicts, deleteUpdate, resolutions, gcWrites, collected int
 }
 
 func runScenarioStats(s modelScenario, st *modelStats) error {
@@ -467,7 +467,95 @@ func runScenarioStats(s modelScenario, st *modelStats) error {
 			return fmt.Errorf("key %s still in conflict after resolution:\n%s", keyName(k), d.Audit(keyName(k)))
 		}
 	}
+	return m.afterGC(st)
+}
+
+// afterGC collects stable deletions and prunes clocks on every node, then
+// writes again with stale pre-GC contexts and blind contexts: after
+// anti-entropy the replicas must agree and hold nothing older than the GC but
+// what was live at it (no zombie, no write dropped because of a reused dot).
+func (m *model) afterGC(st *modelStats) error {
+	liveAtGC := map[int]bool{}
+	far := Unix(1<<40, 0)
+	for k := range m.s.Keys {
+		key := keyName(k)
+		var fs []Frontier
+		for _, n := range m.nodes {
+			fs = append(fs, n.get(key).Frontier())
+		}
+		f := Meet(fs...)
+		for _, n := range m.nodes {
+			if n.collect(key, f, far) && st != nil {
+				st.collected++
+			}
+		}
+		for _, v := range m.nodes[0].get(key).Versions() {
+			liveAtGC[m.idOf(v)] = true
+		}
+	}
+	before := m.next
+	for i, c := range m.caps {
+		node := i % m.s.Nodes
+		if err := m.write(node, c.key, c.ctx, map[int]bool{}, Version[int]{Timestamp: Unix(5000, 0)}, 0); err != nil {
+			return err
+		}
+		if err := m.write((node+1)%m.s.Nodes, c.key, Context{}, map[int]bool{}, Version[int]{Timestamp: Unix(5001, 0)}, 0); err != nil {
+			return err
+		}
+	}
+	m.antiEntropy()
+	for k := range m.s.Keys {
+		key := keyName(k)
+		ref, _ := m.nodes[0].get(key).MarshalBinary()
+		for _, n := range m.nodes[1:] {
+			if b, _ := n.get(key).MarshalBinary(); string(b) != string(ref) {
+				return fmt.Errorf("after GC: key %s differs between nodes", key)
+			}
+		}
+		have := map[int]bool{}
+		for _, v := range m.nodes[0].get(key).Versions() {
+			id := m.idOf(v)
+			have[id] = true
+			if id < before && !liveAtGC[id] {
+				return fmt.Errorf("after GC: key %s: zombie: write %d, gone before the GC, is back", key, id)
+			}
+		}
+		for i, c := range m.caps { // every post-GC write of this key is live: none superseded another
+			if c.key != key {
+				continue
+			}
+			for _, id := range []int{before + 2*i, before + 2*i + 1} {
+				if !have[id] {
+					return fmt.Errorf("after GC: key %s: silent loss of post-GC write %d", key, id)
+				}
+			}
+		}
+	}
+	if st != nil {
+		st.gcWrites += m.next - before
+	}
 	return nil
+}
+
+// collect drops key if it is a stable deletion, and prunes its clock.
+func (n *modelNode) collect(key string, f Frontier, now Timestamp) bool {
+	if n.raw != nil {
+		r, held := n.raw[key]
+		if !held {
+			return false
+		}
+		if _, gone := r.Collect(f, now, 0); gone {
+			delete(n.raw, key)
+			return true
+		}
+		n.raw[key], _ = r.Prune(f)
+		return false
+	}
+	if n.rep.Collect(key, f, now, 0) {
+		return true
+	}
+	n.rep.Prune(key, f)
+	return false
 }
 
 // shrink removes ops, in chunks and then one by one, while the scenario still
@@ -521,6 +609,7 @@ func TestModel(t *testing.T) {
 		assert.Greater(t, st.conflicts, 50, "keys left in conflict after anti-entropy")
 		assert.Greater(t, st.deleteUpdate, 10, "delete-update conflicts")
 		assert.Greater(t, st.resolutions, 50, "versions discarded by partial-view resolutions")
+		assert.Greater(t, st.collected, 50, "deleted keys collected before the post-GC writes")
 	}
 }
 
