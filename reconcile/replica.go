@@ -166,6 +166,9 @@ func (r *Replica[T]) Put(key string, ctx Context, v Version[T]) (Version[T], []W
 	actor, fresh := r.actorFor(local, held, ctx.Clock)
 	v.Node = r.node
 	if v.Timestamp.IsZero() {
+		// Later than what the reader saw and than anything held here, so the
+		// write never carries a timestamp below one it supersedes.
+		r.clock.Observe(local.Context().Time)
 		v.Timestamp = r.clock.Observe(ctx.Time)
 	} else {
 		r.clock.Observe(v.Timestamp)
