@@ -1,0 +1,187 @@
+package pcapscan
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// maxRequestID bounds the request ID bytes kept for the report; longer IDs
+// are compared in full (by hash) and reported cut.
+const maxRequestID = 96
+
+// reqEntry counts the sightings of one request ID.
+type reqEntry struct {
+	id          [maxRequestID]byte
+	idLen       uint8
+	count       uint32
+	first, last int64
+	frames      [8]uint64
+	flow        Flow
+	seg         segment
+	clients     [8]netip.Addr
+	nclients    uint8
+}
+
+// onPayload looks at new TCP payload for HTTP request headers.
+func (s *Scanner) onPayload(fl *flowState, k flowKey, dir int, ts int64, frame uint64) {
+	payload := s.tcp.payload
+	if len(payload) < 16 {
+		return
+	}
+	id, ok := httpRequestHeader(payload, s.headers)
+	if !ok {
+		return
+	}
+	h := hashBytes(id)
+	e, fresh := s.reqs.upsert(h, h, ts)
+	if !fresh && ts-e.first > int64(s.o.RequestIDWindow) {
+		// The window closed: report what it held and start again.
+		s.reportNow(func() { s.reqFinding(e) })
+		*e = reqEntry{}
+		fresh = true
+	}
+	client := addrPort(s.ip.src, s.tcp.sport)
+	server := addrPort(s.ip.dst, s.tcp.dport)
+	if fresh {
+		e.idLen = uint8(copy(e.id[:], id))
+		e.first = ts
+		e.flow = Flow{Client: client, Server: server}
+		e.seg = s.f.seg
+	}
+	if int(e.count) < len(e.frames) {
+		e.frames[e.count] = frame
+	}
+	e.count++
+	e.last = ts
+	if !slices.Contains(e.clients[:e.nclients], client.Addr()) && int(e.nclients) < len(e.clients) {
+		e.clients[e.nclients] = client.Addr()
+		e.nclients++
+	}
+}
+
+func (s *Scanner) reqFinding(e *reqEntry) {
+	if int(e.count) < s.o.RequestIDRepeats {
+		return
+	}
+	f := Finding{Kind: RequestIDRepeat, Severity: Warning, First: time.Unix(0, e.first), Last: time.Unix(0, e.last),
+		Count: int(e.count), IP: e.flow.Server.Addr(), Flow: e.flow, RequestID: string(e.id[:e.idLen]),
+		VLAN: e.seg.vlan, OuterVLAN: e.seg.outer, Interface: int(e.seg.iface),
+		Frames: slices.Clone(e.frames[:min(int(e.count), len(e.frames))]),
+		Addrs:  slices.Clone(e.clients[:e.nclients])}
+	f.Detail = fmt.Sprintf("request sent %d times in %v from %d client address(es)", e.count,
+		time.Duration(e.last-e.first).Round(time.Millisecond), e.nclients)
+	s.report(f)
+}
+
+// dhcpEntry is the DHCP servers seen on one segment.
+type dhcpEntry struct {
+	servers  [4]dhcpServer
+	n        uint8
+	sameXID  uint32 // transactions answered by two servers
+	lastXID  uint32
+	xidMask  uint8
+	xidCount bool
+	last     int64
+}
+
+type dhcpServer struct {
+	id   netip.Addr
+	lane macLane
+}
+
+func (s *Scanner) onUDP(p *Packet, ts int64) {
+	u := &s.udp
+	if !(u.sport == 67 && u.dport == 68) && !(u.sport == 68 && u.dport == 67) {
+		return
+	}
+	d := &s.dh
+	if !decodeDHCP(u.payload, d) {
+		return
+	}
+	switch d.msgType {
+	case dhcpOffer, dhcpAck:
+		if d.op != 2 || !s.f.hasSrc {
+			return
+		}
+		id := d.serverID
+		if !id.IsValid() {
+			id = s.ip.src
+		}
+		seg := s.f.seg
+		e, _ := s.dhcp.upsert(hashSeg(seg), seg, ts)
+		e.last = ts
+		i := 0
+		for ; i < int(e.n); i++ {
+			if e.servers[i].id == id {
+				break
+			}
+		}
+		if i == int(e.n) {
+			if int(e.n) == len(e.servers) {
+				return
+			}
+			e.n++
+			e.servers[i].id = id
+			e.servers[i].lane.m = s.f.src
+		}
+		what := evDHCPOffer
+		if d.msgType == dhcpAck {
+			what = evDHCPAck
+		}
+		e.servers[i].lane.add(ts, p.Frame, what)
+		if d.xid != e.lastXID {
+			e.lastXID, e.xidMask, e.xidCount = d.xid, 0, false
+		}
+		e.xidMask |= 1 << i
+		if e.xidMask&(e.xidMask-1) != 0 && !e.xidCount {
+			e.sameXID++
+			e.xidCount = true
+		}
+	case dhcpDecline:
+		if !d.requested.IsValid() {
+			return
+		}
+		m := net.HardwareAddr(slices.Clone(d.chaddr[:]))
+		t := p.Time
+		f := Finding{Kind: DHCPDecline, Severity: Warning, First: t, Last: t, Count: 1, IP: d.requested,
+			MACs: []net.HardwareAddr{m}, VLAN: s.f.seg.vlan, OuterVLAN: s.f.seg.outer, Interface: p.Interface,
+			Frames: []uint64{p.Frame},
+			Evidence: []MACEvidence{{MAC: m, First: t, Last: t, Count: 1,
+				Events: []Event{{Time: t, Frame: p.Frame, What: evNames[evDHCPDecline]}}}},
+			Detail: "the client found the offered address in use"}
+		if s.emit != nil {
+			s.emit(f)
+		}
+	}
+}
+
+func (s *Scanner) dhcpFinding(k *segment, e *dhcpEntry) {
+	if e.n < 2 {
+		return
+	}
+	f := Finding{Kind: RogueDHCP, Severity: Warning, VLAN: k.vlan, OuterVLAN: k.outer, Interface: int(k.iface)}
+	var c claimSet
+	for i := range int(e.n) {
+		sv := &e.servers[i]
+		f.Addrs = append(f.Addrs, sv.id)
+		c.lanes[c.n] = sv.lane
+		c.n++
+		if c.count == 0 || sv.lane.first < c.first {
+			c.first = sv.lane.first
+		}
+		c.last = max(c.last, sv.lane.last)
+		c.count += sv.lane.count
+	}
+	c.evidence(&f)
+	// The address in question is the server that appeared last.
+	f.IP = e.servers[e.n-1].id
+	f.Detail = fmt.Sprintf("%d DHCP servers answered on one segment", e.n)
+	if e.sameXID > 0 {
+		f.Severity = Critical
+		f.Detail += fmt.Sprintf("; %d transaction(s) answered by two servers", e.sameXID)
+	}
+	s.report(f)
+}
