@@ -383,8 +383,8 @@ func (s *Scanner) reportNow(f func()) {
 	s.pending = saved[:0]
 }
 
-func (s *Scanner) evictARP(k *addrKey, e *arpEntry)    { s.evicted(func() { s.arpFindings(k, e) }) }
-func (s *Scanner) evictIP(k *addrKey, e *ipEntry)      { s.evicted(func() { s.ipFindings(k, e) }) }
+func (s *Scanner) evictARP(k *addrKey, e *arpEntry) { s.evicted(func() { s.arpFindings(k, e) }) }
+func (s *Scanner) evictIP(k *addrKey, e *ipEntry)   { s.evicted(func() { s.ipFindings(k, e) }) }
 func (s *Scanner) evictSpoof(k *spoofKey, e *spoofEntry) {
 	s.evicted(func() { s.spoofFinding(k, e) })
 }
@@ -412,4 +412,3 @@ func (k macKey) hash() uint64 { return hashMAC(hashSeg(k.seg), k.m) }
 func (k addrKey) base(kind Kind) Finding {
 	return Finding{Kind: kind, IP: k.addr, VLAN: k.seg.vlan, OuterVLAN: k.seg.outer, Interface: int(k.seg.iface)}
 }
-
