@@ -39,7 +39,9 @@ func (s *Scanner) onPayload(fl *flowState, k flowKey, dir int, ts int64, frame u
 	e, fresh := s.reqs.upsert(h, h, ts)
 	if !fresh && ts-e.first > int64(s.o.RequestIDWindow) {
 		// The window closed: report what it held and start again.
-		s.reportNow(func() { s.reqFinding(e) })
+		saved := s.beginNow()
+		s.reqFinding(e)
+		s.endNow(saved)
 		*e = reqEntry{}
 		fresh = true
 	}
@@ -66,7 +68,7 @@ func (s *Scanner) reqFinding(e *reqEntry) {
 	if int(e.count) < s.o.RequestIDRepeats {
 		return
 	}
-	f := Finding{Kind: RequestIDRepeat, Severity: Warning, First: time.Unix(0, e.first), Last: time.Unix(0, e.last),
+	f := Finding{Kind: RequestIDRepeat, Severity: Warning, First: unixTime(e.first), Last: unixTime(e.last),
 		Count: int(e.count), IP: e.flow.Server.Addr(), Flow: e.flow, RequestID: string(e.id[:e.idLen]),
 		VLAN: e.seg.vlan, OuterVLAN: e.seg.outer, Interface: int(e.seg.iface),
 		Frames: slices.Clone(e.frames[:min(int(e.count), len(e.frames))]),
@@ -111,7 +113,7 @@ func (s *Scanner) onUDP(p *Packet, ts int64) {
 			id = s.ip.src
 		}
 		seg := s.f.seg
-		e, _ := s.dhcp.upsert(hashSeg(seg), seg, ts)
+		e := current(s, s.dhcp, dhcpKey(seg), ts, func(e *dhcpEntry) int64 { return e.last }, s.dhcpDone)
 		e.last = ts
 		i := 0
 		for ; i < int(e.n); i++ {
@@ -158,7 +160,13 @@ func (s *Scanner) onUDP(p *Packet, ts int64) {
 	}
 }
 
-func (s *Scanner) dhcpFinding(k *segment, e *dhcpEntry) {
+// dhcpKey is a segment as a table key.
+type dhcpKey segment
+
+func (k dhcpKey) hash() uint64 { return hashSeg(segment(k)) }
+
+func (s *Scanner) dhcpFinding(kk *dhcpKey, e *dhcpEntry) {
+	k := (*segment)(kk)
 	if e.n < 2 {
 		return
 	}

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"time"
 )
 
 // arpEntry is the ARP and DAD state of one address on one segment.
@@ -58,12 +57,10 @@ func (s *Scanner) onARP(p *Packet, ts int64) {
 		what = evARPReply
 	}
 	if a.op == 1 && what != evARPGratuitous && validUnicast(a.tpa) {
-		k := addrKey{seg, a.tpa}
-		t, _ := s.arp.upsert(k.hash(), k, ts)
+		t := current(s, s.arp, addrKey{seg, a.tpa}, ts, (*arpEntry).last, s.arpDone)
 		t.reqTS, t.reqMask, t.reqCounted = ts, 0, false
 	}
-	k := addrKey{seg, a.spa}
-	e, _ := s.arp.upsert(k.hash(), k, ts)
+	e := current(s, s.arp, addrKey{seg, a.spa}, ts, (*arpEntry).last, s.arpDone)
 	solicited := a.op == 2 && e.reqTS != 0 && ts-e.reqTS <= int64(s.o.ReplyWindow)
 	// A claim answering a probe for the same address.
 	if e.probeTS != 0 && sender != e.probeMAC && ts-e.probeTS <= int64(s.o.ProbeWindow) {
@@ -95,7 +92,7 @@ func (s *Scanner) onARP(p *Packet, ts int64) {
 // onProbe records a duplicate-address-detection probe (ARP probe or IPv6 NS
 // from ::) for the key's address from prober.
 func (s *Scanner) onProbe(k addrKey, prober mac, ts int64, frame uint64, what uint8, v6 bool) {
-	e, _ := s.arp.upsert(k.hash(), k, ts)
+	e := current(s, s.arp, k, ts, (*arpEntry).last, s.arpDone)
 	e.dadIPv6 = v6
 	if e.probeTS != 0 && prober != e.probeMAC && ts-e.probeTS <= int64(s.o.ProbeWindow) {
 		// Two hosts probing for one address at once: each answers the other.
@@ -167,12 +164,17 @@ type macClaim struct {
 	ip         netip.Addr
 	ts         int64
 	frame      uint64
+	firstTS    int64
+	firstFrame uint64
 	suspicious bool
 }
 
 func (m *macEntry) addClaim(c macClaim) {
+	c.firstTS, c.firstFrame = c.ts, c.frame
 	for i := range min(int(m.nclaims), len(m.claims)) {
-		if m.claims[i].ip == c.ip {
+		if old := m.claims[i]; old.ip == c.ip {
+			c.firstTS, c.firstFrame = old.firstTS, old.firstFrame
+			c.suspicious = c.suspicious || old.suspicious
 			m.claims[i] = c
 			return
 		}
@@ -227,8 +229,7 @@ type spoofEntry struct {
 
 // claimForSpoof looks at an ARP claim of ip by m for signs of a takeover.
 func (s *Scanner) claimForSpoof(seg segment, ip netip.Addr, m, holder mac, holderOther bool, suspicious bool, ts int64, frame uint64) {
-	mk := macKey{seg, m}
-	me, _ := s.macs.upsert(mk.hash(), mk, ts)
+	me := current(s, s.macs, macKey{seg, m}, ts, macLast, noReport[macKey, macEntry])
 	me.last = ts
 	me.addClaim(macClaim{ip: ip, ts: ts, frame: frame, suspicious: suspicious})
 	cutoff := ts - int64(s.o.Window)
@@ -255,8 +256,8 @@ func (s *Scanner) claimForSpoof(seg segment, ip netip.Addr, m, holder mac, holde
 }
 
 func (s *Scanner) spoofEntry(k spoofKey, victim mac, ts int64) *spoofEntry {
-	e, fresh := s.spoof.upsert(k.hash(), k, ts)
-	if fresh {
+	e := current(s, s.spoof, k, ts, func(e *spoofEntry) int64 { return e.last }, s.spoofDone)
+	if e.first == 0 {
 		e.victim, e.first = victim, ts
 	}
 	e.last = ts
@@ -291,8 +292,7 @@ func (s *Scanner) nextHopMoved(seg segment, remote netip.Addr, from, to mac, fro
 			e.back++
 		}
 	}
-	mk := macKey{seg, to}
-	me, _ := s.macs.upsert(mk.hash(), mk, ts)
+	me := current(s, s.macs, macKey{seg, to}, ts, macLast, noReport[macKey, macEntry])
 	me.last = ts
 	me.switchFrom, me.switchTS = from, ts
 	if !me.spoofed.IsValid() {
@@ -301,9 +301,12 @@ func (s *Scanner) nextHopMoved(seg segment, remote netip.Addr, from, to mac, fro
 			return
 		}
 		me.spoofed = c.ip
-		e := s.spoofEntry(spoofKey{seg, c.ip, to}, from, c.ts)
-		e.first = min(e.first, c.ts)
-		e.lanes.add(to, c.ts, c.frame, evARPReply)
+		e := s.spoofEntry(spoofKey{seg, c.ip, to}, from, c.firstTS)
+		e.first = min(e.first, c.firstTS)
+		e.lanes.add(to, c.firstTS, c.firstFrame, evARPReply)
+		if c.frame != c.firstFrame {
+			e.lanes.add(to, c.ts, c.frame, evARPReply)
+		}
 	}
 	k := spoofKey{seg, me.spoofed, to}
 	e := s.spoofEntry(k, from, ts)
@@ -330,7 +333,7 @@ func (s *Scanner) spoofFinding(k *spoofKey, e *spoofEntry) {
 	}
 	f := Finding{Kind: ARPSpoof, IP: k.addr, VLAN: k.seg.vlan, OuterVLAN: k.seg.outer, Interface: int(k.seg.iface)}
 	e.lanes.evidence(&f)
-	f.First, f.Last = time.Unix(0, min(e.first, e.lanes.first)), time.Unix(0, max(e.last, e.lanes.last))
+	f.First, f.Last = unixTime(min(e.first, e.lanes.first)), unixTime(max(e.last, e.lanes.last))
 	if !slices.ContainsFunc(f.MACs, func(m net.HardwareAddr) bool { return string(m) == string(e.victim[:]) }) {
 		f.MACs = append(f.MACs, slices.Clone(net.HardwareAddr(e.victim[:])))
 		f.sortMACs()
@@ -348,3 +351,7 @@ func (s *Scanner) spoofFinding(k *spoofKey, e *spoofEntry) {
 	}
 	s.report(f)
 }
+
+func macLast(e *macEntry) int64 { return e.last }
+
+func noReport[K, V any](*K, *V) {}

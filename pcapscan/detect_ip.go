@@ -76,8 +76,7 @@ func (s *Scanner) onIP(p *Packet, ts int64) {
 		if routed {
 			s.nextHop(seg, ip.src, f.src, ts, p.Frame)
 		} else {
-			k := addrKey{seg, ip.src}
-			e, _ := s.ips.upsert(k.hash(), k, ts)
+			e := current(s, s.ips, addrKey{seg, ip.src}, ts, (*ipEntry).last, s.ipDone)
 			e.src.add(f.src, ts, p.Frame, evIPSource)
 			if icmpOK && (s.icm.typ == icmpEchoReply && !v6 || s.icm.typ == icmp6EchoReply && v6) {
 				s.onEchoReply(e, f.src, ts, p.Frame)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"time"
 )
 
 // flowKey is a TCP 4-tuple in canonical order (a sorts before b).
@@ -81,8 +80,8 @@ func (s *Scanner) onTCP(p *Packet, ts int64) {
 	if lessAddrPort(dst, src) {
 		k, dir = flowKey{dst, src}, 1
 	}
-	fl, fresh := s.flows.upsert(k.hash(), k, ts)
-	if fresh {
+	fl := current(s, s.flows, k, ts, func(f *flowState) int64 { return f.last }, s.flowDone)
+	if fl.first == 0 {
 		fl.first, fl.client, fl.seg = ts, -1, s.f.seg
 	}
 	fl.last = ts
@@ -212,7 +211,7 @@ func (s *Scanner) onSYN(fl *flowState, d *flowDir, dir int, ts int64, frame uint
 func (s *Scanner) flowFindings(k *flowKey, fl *flowState) {
 	base := func(kind Kind, ev *flowEvents) Finding {
 		f := Finding{Kind: kind, VLAN: fl.seg.vlan, OuterVLAN: fl.seg.outer, Interface: int(fl.seg.iface),
-			First: time.Unix(0, ev.first), Last: time.Unix(0, ev.last), Count: int(ev.count),
+			First: unixTime(ev.first), Last: unixTime(ev.last), Count: int(ev.count),
 			Frames: slices.Clone(ev.frames[:min(int(ev.count), len(ev.frames))])}
 		f.Flow = Flow{Client: k.a, Server: k.b}
 		if fl.client == 1 {

@@ -331,3 +331,6 @@ func (f *Finding) sortMACs() {
 	}
 	slices.SortFunc(f.MACs, func(a, b net.HardwareAddr) int { return bytes.Compare(a, b) })
 }
+
+// unixTime converts nanoseconds since the epoch to a UTC time.
+func unixTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }

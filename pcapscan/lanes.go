@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"net"
 	"slices"
-	"time"
 )
 
 // Evidence kinds recorded in lanes (see Event.What).
@@ -67,7 +66,7 @@ func (l *macLane) events() []Event {
 	out := make([]Event, 0, n)
 	for i := range n {
 		e := l.ev[i]
-		out = append(out, Event{Time: time.Unix(0, e.ts), Frame: e.frame, What: evNames[e.what]})
+		out = append(out, Event{Time: unixTime(e.ts), Frame: e.frame, What: evNames[e.what]})
 	}
 	slices.SortStableFunc(out, func(a, b Event) int { return cmp.Compare(a.Frame, b.Frame) })
 	return out
@@ -128,7 +127,7 @@ func (c *claimSet) evidence(f *Finding) {
 		m := net.HardwareAddr(slices.Clone(l.m[:]))
 		f.MACs = append(f.MACs, m)
 		ev := l.events()
-		f.Evidence = append(f.Evidence, MACEvidence{MAC: m, First: time.Unix(0, l.first), Last: time.Unix(0, l.last),
+		f.Evidence = append(f.Evidence, MACEvidence{MAC: m, First: unixTime(l.first), Last: unixTime(l.last),
 			Count: int(l.count), Events: ev})
 		for _, e := range ev {
 			f.Frames = append(f.Frames, e.Frame)
@@ -136,6 +135,6 @@ func (c *claimSet) evidence(f *Finding) {
 	}
 	slices.Sort(f.Frames)
 	f.Frames = slices.Compact(f.Frames)
-	f.First, f.Last, f.Count = time.Unix(0, c.first), time.Unix(0, c.last), int(c.count)
+	f.First, f.Last, f.Count = unixTime(c.first), unixTime(c.last), int(c.count)
 	f.sortMACs()
 }

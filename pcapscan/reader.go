@@ -352,7 +352,7 @@ func (r *Reader) nextPcap() (Packet, error) {
 	if limit := uint32(r.pcapIface.tsDiv); frac >= limit {
 		frac, p.BadTime = limit-1, true
 	}
-	p.Time = time.Unix(int64(sec), int64(frac)*(1e9/r.pcapIface.tsDiv))
+	p.Time = time.Unix(int64(sec), int64(frac)*(1e9/r.pcapIface.tsDiv)).UTC()
 	if p.BadTime {
 		r.badTimes++
 	}
@@ -614,5 +614,5 @@ func (ifc *ifaceInfo) time(ts uint64) (time.Time, bool) {
 	} else {
 		s = s2
 	}
-	return time.Unix(s, int64(nsec)), bad
+	return time.Unix(s, int64(nsec)).UTC(), bad
 }

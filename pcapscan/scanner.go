@@ -106,7 +106,7 @@ type Scanner struct {
 	spoof *table[spoofKey, spoofEntry]
 	flows *table[flowKey, flowState]
 	reqs  *table[uint64, reqEntry]
-	dhcp  *table[segment, dhcpEntry]
+	dhcp  *table[dhcpKey, dhcpEntry]
 	dups  []dupEntry
 
 	emit      func(Finding)
@@ -115,6 +115,14 @@ type Scanner struct {
 	sinceSwp  int
 	stats     Stats
 	pending   []Finding
+	now0      []Finding // spare buffer for findings reported outside sweeps
+
+	// method values made once, so that passing them allocates nothing
+	arpDone   func(*addrKey, *arpEntry)
+	ipDone    func(*addrKey, *ipEntry)
+	flowDone  func(*flowKey, *flowState)
+	spoofDone func(*spoofKey, *spoofEntry)
+	dhcpDone  func(*dhcpKey, *dhcpEntry)
 
 	// scratch, reused for every frame
 	f   frame
@@ -143,6 +151,8 @@ func New(opts Options) *Scanner {
 	s.reqs = newTable(n, s.evictReq)
 	s.dhcp = newTable(n/16, s.evictDHCP)
 	s.dups = make([]dupEntry, 2*n)
+	s.arpDone, s.ipDone, s.flowDone = s.arpFindings, s.ipFindings, s.flowFindings
+	s.spoofDone, s.dhcpDone = s.spoofFinding, s.dhcpFinding
 	return s
 }
 
@@ -332,7 +342,7 @@ func (s *Scanner) sweep(cutoff int64) {
 		s.reqFinding(e)
 		return false
 	})
-	s.dhcp.each(func(k *segment, e *dhcpEntry) bool {
+	s.dhcp.each(func(k *dhcpKey, e *dhcpEntry) bool {
 		if e.last >= cutoff {
 			return true
 		}
@@ -368,29 +378,80 @@ func (s *Scanner) flushPending() {
 	s.pending = s.pending[:0]
 }
 
-// evicted wraps an eviction: the findings of the entry are reported at once.
-func (s *Scanner) evicted(f func()) {
-	s.stats.Evicted++
-	s.reportNow(f)
-}
-
-// reportNow runs f, which reports findings, and emits them at once.
-func (s *Scanner) reportNow(f func()) {
+// beginNow starts reporting outside a sweep: findings reported until endNow
+// are emitted at once (sorted) by endNow.
+func (s *Scanner) beginNow() []Finding {
 	saved := s.pending
-	s.pending = nil
-	f()
-	s.flushPending()
-	s.pending = saved[:0]
+	s.pending = s.now0[:0]
+	return saved
 }
 
-func (s *Scanner) evictARP(k *addrKey, e *arpEntry) { s.evicted(func() { s.arpFindings(k, e) }) }
-func (s *Scanner) evictIP(k *addrKey, e *ipEntry)   { s.evicted(func() { s.ipFindings(k, e) }) }
-func (s *Scanner) evictSpoof(k *spoofKey, e *spoofEntry) {
-	s.evicted(func() { s.spoofFinding(k, e) })
+func (s *Scanner) endNow(saved []Finding) {
+	s.flushPending()
+	s.now0 = s.pending[:0]
+	s.pending = saved
 }
-func (s *Scanner) evictFlow(k *flowKey, e *flowState) { s.evicted(func() { s.flowFindings(k, e) }) }
-func (s *Scanner) evictReq(_ *uint64, e *reqEntry)    { s.evicted(func() { s.reqFinding(e) }) }
-func (s *Scanner) evictDHCP(k *segment, e *dhcpEntry) { s.evicted(func() { s.dhcpFinding(k, e) }) }
+
+func (s *Scanner) evictARP(k *addrKey, e *arpEntry) {
+	s.stats.Evicted++
+	saved := s.beginNow()
+	s.arpFindings(k, e)
+	s.endNow(saved)
+}
+
+func (s *Scanner) evictIP(k *addrKey, e *ipEntry) {
+	s.stats.Evicted++
+	saved := s.beginNow()
+	s.ipFindings(k, e)
+	s.endNow(saved)
+}
+
+func (s *Scanner) evictSpoof(k *spoofKey, e *spoofEntry) {
+	s.stats.Evicted++
+	saved := s.beginNow()
+	s.spoofFinding(k, e)
+	s.endNow(saved)
+}
+
+func (s *Scanner) evictFlow(k *flowKey, e *flowState) {
+	s.stats.Evicted++
+	saved := s.beginNow()
+	s.flowFindings(k, e)
+	s.endNow(saved)
+}
+
+func (s *Scanner) evictReq(_ *uint64, e *reqEntry) {
+	s.stats.Evicted++
+	saved := s.beginNow()
+	s.reqFinding(e)
+	s.endNow(saved)
+}
+
+func (s *Scanner) evictDHCP(k *dhcpKey, e *dhcpEntry) {
+	s.stats.Evicted++
+	saved := s.beginNow()
+	s.dhcpFinding(k, e)
+	s.endNow(saved)
+}
+
+// current returns the entry for k in t, inserting it when absent. An entry whose
+// last evidence is older than the window is an episode that has ended: its
+// findings are reported and it starts again empty.
+func current[K interface {
+	comparable
+	hash() uint64
+}, V any](s *Scanner, t *table[K, V], k K, ts int64, last func(*V) int64, done func(*K, *V)) *V {
+	v, fresh := t.upsert(k.hash(), k, ts)
+	if !fresh && last(v) < ts-int64(s.o.Window) {
+		kk := k
+		saved := s.beginNow()
+		done(&kk, v)
+		s.endNow(saved)
+		var zero V
+		*v = zero
+	}
+	return v
+}
 
 // addrKey identifies an address on a segment.
 type addrKey struct {
