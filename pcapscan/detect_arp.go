@@ -86,7 +86,8 @@ func (s *Scanner) onARP(p *Packet, ts int64) {
 	}
 	suspicious := what == evARPGratuitous || (a.op == 2 && !solicited) ||
 		(a.op == 1 && s.f.hasDst && !s.f.dst.isMulticast())
-	s.claimForSpoof(seg, a.spa, sender, holder, holderActive && holder != sender, suspicious, ts, p.Frame)
+	s.claimForSpoof(seg, macClaim{ip: a.spa, ts: ts, frame: p.Frame, what: what, suspicious: suspicious},
+		sender, holder, holderActive && holder != sender)
 }
 
 // onProbe records a duplicate-address-detection probe (ARP probe or IPv6 NS
@@ -166,14 +167,16 @@ type macClaim struct {
 	frame      uint64
 	firstTS    int64
 	firstFrame uint64
+	what       uint8 // kind of the latest claim
+	firstWhat  uint8
 	suspicious bool
 }
 
 func (m *macEntry) addClaim(c macClaim) {
-	c.firstTS, c.firstFrame = c.ts, c.frame
+	c.firstTS, c.firstFrame, c.firstWhat = c.ts, c.frame, c.what
 	for i := range min(int(m.nclaims), len(m.claims)) {
 		if old := m.claims[i]; old.ip == c.ip {
-			c.firstTS, c.firstFrame = old.firstTS, old.firstFrame
+			c.firstTS, c.firstFrame, c.firstWhat = old.firstTS, old.firstFrame, old.firstWhat
 			c.suspicious = c.suspicious || old.suspicious
 			m.claims[i] = c
 			return
@@ -228,22 +231,23 @@ type spoofEntry struct {
 }
 
 // claimForSpoof looks at an ARP claim of ip by m for signs of a takeover.
-func (s *Scanner) claimForSpoof(seg segment, ip netip.Addr, m, holder mac, holderOther bool, suspicious bool, ts int64, frame uint64) {
+func (s *Scanner) claimForSpoof(seg segment, c macClaim, m, holder mac, holderOther bool) {
+	ip, ts, frame, suspicious, what := c.ip, c.ts, c.frame, c.suspicious, c.what
 	me := current(s, s.macs, macKey{seg, m}, ts, macLast, noReport[macKey, macEntry])
 	me.last = ts
-	me.addClaim(macClaim{ip: ip, ts: ts, frame: frame, suspicious: suspicious})
+	me.addClaim(c)
 	cutoff := ts - int64(s.o.Window)
 	// Traffic moved to this MAC before it claimed the address.
 	if suspicious && me.switchTS >= cutoff && me.switchTS != 0 && !me.spoofed.IsValid() {
 		me.spoofed = ip
 		e := s.spoofEntry(spoofKey{seg, ip, m}, me.switchFrom, ts)
-		e.lanes.add(m, ts, frame, evARPReply)
+		e.lanes.add(m, ts, frame, what)
 		return
 	}
 	if me.spoofed == ip {
 		k := spoofKey{seg, ip, m}
 		if e := s.spoof.get(k.hash(), k); e != nil {
-			e.lanes.add(m, ts, frame, evARPReply)
+			e.lanes.add(m, ts, frame, what)
 			e.last = ts
 		}
 	}
@@ -251,7 +255,7 @@ func (s *Scanner) claimForSpoof(seg segment, ip netip.Addr, m, holder mac, holde
 	if holderOther && me.otherClaim(ip, cutoff) {
 		e := s.spoofEntry(spoofKey{seg, ip, m}, holder, ts)
 		e.holderTaken = true
-		e.lanes.add(m, ts, frame, evARPReply)
+		e.lanes.add(m, ts, frame, what)
 	}
 }
 
@@ -303,9 +307,9 @@ func (s *Scanner) nextHopMoved(seg segment, remote netip.Addr, from, to mac, fro
 		me.spoofed = c.ip
 		e := s.spoofEntry(spoofKey{seg, c.ip, to}, from, c.firstTS)
 		e.first = min(e.first, c.firstTS)
-		e.lanes.add(to, c.firstTS, c.firstFrame, evARPReply)
+		e.lanes.add(to, c.firstTS, c.firstFrame, c.firstWhat)
 		if c.frame != c.firstFrame {
-			e.lanes.add(to, c.ts, c.frame, evARPReply)
+			e.lanes.add(to, c.ts, c.frame, c.what)
 		}
 	}
 	k := spoofKey{seg, me.spoofed, to}

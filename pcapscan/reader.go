@@ -251,14 +251,16 @@ func (r *Reader) fill(n int) error {
 
 // atEOF reports whether no more input remains.
 func (r *Reader) atEOF() (bool, error) {
-	if r.end > r.pos {
-		return false, nil
-	}
-	if err := r.fill(1); err != nil {
+	for r.end == r.pos {
 		if r.err != nil {
 			return false, r.err
 		}
-		return true, nil
+		if r.eof {
+			return true, nil
+		}
+		if err := r.fill(1); err != nil && r.err == nil && !r.eof {
+			return false, err
+		}
 	}
 	return false, nil
 }
@@ -385,7 +387,7 @@ func (r *Reader) nextPcapng() (Packet, error) {
 			return Packet{}, err
 		}
 		at := r.Offset()
-		if err := r.fill(12); err != nil {
+		if err := r.fill(8); err != nil {
 			return Packet{}, err
 		}
 		h := r.buf[r.pos:]
