@@ -131,12 +131,12 @@ func dhcpMsg(op, msgType uint8, xid uint32, chaddr mac, yiaddr, server, requeste
 
 // capture accumulates frames and renders them as a pcap file.
 type capture struct {
-	t      *testing.T
+	t      testing.TB
 	start  time.Time
 	frames []Packet
 }
 
-func newCapture(t *testing.T) *capture {
+func newCapture(t testing.TB) *capture {
 	return &capture{t: t, start: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 }
 

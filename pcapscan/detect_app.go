@@ -57,7 +57,7 @@ func (s *Scanner) onPayload(fl *flowState, k flowKey, dir int, ts int64, frame u
 		e.frames[e.count] = frame
 	}
 	e.count++
-	e.last = ts
+	e.first, e.last = min(e.first, ts), max(e.last, ts)
 	if !slices.Contains(e.clients[:e.nclients], client.Addr()) && int(e.nclients) < len(e.clients) {
 		e.clients[e.nclients] = client.Addr()
 		e.nclients++

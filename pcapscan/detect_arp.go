@@ -337,7 +337,7 @@ func (s *Scanner) spoofFinding(k *spoofKey, e *spoofEntry) {
 	}
 	f := Finding{Kind: ARPSpoof, IP: k.addr, VLAN: k.seg.vlan, OuterVLAN: k.seg.outer, Interface: int(k.seg.iface)}
 	e.lanes.evidence(&f)
-	f.First, f.Last = unixTime(min(e.first, e.lanes.first)), unixTime(max(e.last, e.lanes.last))
+	f.First, f.Last = unixTime(min(e.first, e.lanes.first)), unixTime(max(e.first, e.last, e.lanes.last))
 	if !slices.ContainsFunc(f.MACs, func(m net.HardwareAddr) bool { return string(m) == string(e.victim[:]) }) {
 		f.MACs = append(f.MACs, slices.Clone(net.HardwareAddr(e.victim[:])))
 		f.sortMACs()

@@ -48,13 +48,13 @@ type flowEvents struct {
 
 func (e *flowEvents) add(ts int64, frame uint64) {
 	if e.count == 0 {
-		e.first = ts
+		e.first, e.last = ts, ts
 	}
 	if int(e.count) < len(e.frames) {
 		e.frames[e.count] = frame
 	}
 	e.count++
-	e.last = ts
+	e.first, e.last = min(e.first, ts), max(e.last, ts)
 }
 
 // flowState is what the scanner knows about one TCP connection.

@@ -47,9 +47,10 @@ type macLane struct {
 
 func (l *macLane) add(ts int64, frame uint64, what uint8) {
 	if l.count == 0 {
-		l.first = ts
+		l.first, l.last = ts, ts
 	}
-	l.last = ts
+	// Captures merged from several sources can go back in time.
+	l.first, l.last = min(l.first, ts), max(l.last, ts)
 	i := int(l.count)
 	if i >= laneEvents {
 		// Keep the first half; rotate the latest half.
@@ -89,10 +90,10 @@ type claimSet struct {
 // full) and whether the MAC differs from the one seen before.
 func (c *claimSet) add(m mac, ts int64, frame uint64, what uint8) (int, bool) {
 	if c.count == 0 {
-		c.first = ts
+		c.first, c.last = ts, ts
 	}
 	c.count++
-	c.last = ts
+	c.first, c.last = min(c.first, ts), max(c.last, ts)
 	i := 0
 	for ; i < int(c.n); i++ {
 		if c.lanes[i].m == m {

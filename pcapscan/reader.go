@@ -77,7 +77,8 @@ type Packet struct {
 	// Length is the frame's length on the wire (at least len(Data) unless the
 	// file claims otherwise).
 	Length int
-	// Time is the capture timestamp.
+	// Time is the capture timestamp (UTC); zero for a pcapng simple packet
+	// block, which has none.
 	Time time.Time
 	// LinkType is the link-layer header type of Data.
 	LinkType LinkType
@@ -106,7 +107,6 @@ type ReaderOptions struct {
 const (
 	defaultMaxPacket     = 262144
 	defaultMaxInterfaces = 1024
-	readChunk            = 1 << 20
 	// maxSkip is the largest unknown pcapng block skipped without buffering
 	// (it is read through, never held); larger lengths are corrupt.
 	maxSkip = 1 << 30
@@ -154,10 +154,9 @@ func NewReader(r io.Reader, o ReaderOptions) (*Reader, error) {
 	if o.MaxInterfaces <= 0 {
 		o.MaxInterfaces = defaultMaxInterfaces
 	}
-	size := readChunk
-	if need := 2*(o.MaxPacket+64) + 4096; need > size {
-		size = need
-	}
+	// Room for two of the largest records, so that sliding the tail of one
+	// read never leaves less than a whole record; at least 64 KiB.
+	size := max(4*(o.MaxPacket+4096), 64<<10)
 	rd := &Reader{r: r, buf: make([]byte, size), maxPacket: o.MaxPacket, maxIfaces: o.MaxInterfaces}
 	if err := rd.fill(4); err != nil {
 		if errors.Is(err, ErrTruncated) && rd.end == 0 {

@@ -257,7 +257,10 @@ func (s *Scanner) Observe(p *Packet, emit func(Finding)) {
 	if p.BadTime {
 		s.stats.BadTimes++
 	}
-	ts := p.Time.UnixNano()
+	ts := s.now // a frame without a time (pcapng simple packet block)
+	if !p.Time.IsZero() {
+		ts = p.Time.UnixNano()
+	}
 	if ts > s.now {
 		s.now = ts
 	}
