@@ -123,7 +123,7 @@ func (s *Scanner) arpFindings(k *addrKey, e *arpEntry) {
 		c.evidence(&f)
 		switch {
 		case e.twoAnswers > 0:
-			f.Severity, f.Detail = Critical, fmt.Sprintf("two answers to one request (%d times)", e.twoAnswers)
+			f.Severity, f.Detail = Critical, "two answers to one request"+times(e.twoAnswers)
 		case c.returns > 0:
 			f.Severity, f.Detail = Critical, fmt.Sprintf("flip-flop: the claiming MAC changed %d times", c.changes)
 		case e.gratSecond > 0:
@@ -359,3 +359,11 @@ func (s *Scanner) spoofFinding(k *spoofKey, e *spoofEntry) {
 func macLast(e *macEntry) int64 { return e.last }
 
 func noReport[K, V any](*K, *V) {}
+
+// times says ", N times" for N > 1.
+func times(n uint32) string {
+	if n > 1 {
+		return fmt.Sprintf(", %d times", n)
+	}
+	return ""
+}

@@ -168,7 +168,7 @@ func (s *Scanner) ipFindings(k *addrKey, e *ipEntry) {
 		f := k.base(EchoMultiResponder)
 		c.evidence(&f)
 		if e.echoDouble > 0 {
-			f.Severity, f.Detail = Critical, fmt.Sprintf("one echo request answered by several MACs (%d times)", e.echoDouble)
+			f.Severity, f.Detail = Critical, "one echo request answered by several MACs"+times(e.echoDouble)
 		} else {
 			f.Severity, f.Detail = Warning, "echo requests answered by different MACs"
 		}
