@@ -10,6 +10,59 @@ import (
 // length before reading, fills a caller-owned struct and reports whether the
 // bytes held what it decodes. None allocates; all are fuzzed.
 
+// ipaddr is an IP address as 16 bytes, IPv4 mapped into IPv6 (::ffff:a.b.c.d).
+// Unlike netip.Addr it holds no pointer, so tables full of addresses cost the
+// garbage collector nothing and are written without write barriers. The zero
+// value is "no address" (and ::, which is never a valid source).
+type ipaddr [16]byte
+
+func ipv4At(b []byte) ipaddr {
+	var a ipaddr
+	a[10], a[11] = 0xff, 0xff
+	copy(a[12:], b[:4])
+	return a
+}
+
+func toIP(n netip.Addr) ipaddr {
+	if !n.IsValid() {
+		return ipaddr{}
+	}
+	return n.As16()
+}
+
+func (a ipaddr) is4() bool {
+	return a[0]|a[1]|a[2]|a[3]|a[4]|a[5]|a[6]|a[7]|a[8]|a[9] == 0 && a[10] == 0xff && a[11] == 0xff
+}
+
+func (a ipaddr) isZero() bool { return a == ipaddr{} }
+
+// netip returns the address as a netip.Addr (IPv4 as a 4-byte address).
+func (a ipaddr) netip() netip.Addr {
+	if a.isZero() {
+		return netip.Addr{}
+	}
+	n := netip.AddrFrom16(a)
+	if a.is4() {
+		return n.Unmap()
+	}
+	return n
+}
+
+// unspecified reports 0.0.0.0 or ::.
+func (a ipaddr) unspecified() bool { return a.isZero() || a == ipaddr{10: 0xff, 11: 0xff} }
+
+// unicast reports whether a can be a host's own address: not unspecified,
+// multicast or the IPv4 limited broadcast.
+func (a ipaddr) unicast() bool {
+	if a.unspecified() {
+		return false
+	}
+	if a.is4() {
+		return a[12] < 224
+	}
+	return a[0] != 0xff
+}
+
 // mac is an Ethernet address as a comparable value.
 type mac [6]byte
 
@@ -173,7 +226,7 @@ func decodeNull(b []byte, network bool, f *frame) bool {
 type arpPacket struct {
 	op       uint16
 	sha, tha mac
-	spa, tpa netip.Addr
+	spa, tpa ipaddr
 }
 
 // decodeARP decodes an ARP message for IPv4 over Ethernet.
@@ -184,15 +237,15 @@ func decodeARP(b []byte, a *arpPacket) bool {
 	}
 	a.op = binary.BigEndian.Uint16(b[6:])
 	copy(a.sha[:], b[8:14])
-	a.spa = netip.AddrFrom4([4]byte(b[14:18]))
+	a.spa = ipv4At(b[14:18])
 	copy(a.tha[:], b[18:24])
-	a.tpa = netip.AddrFrom4([4]byte(b[24:28]))
+	a.tpa = ipv4At(b[24:28])
 	return true
 }
 
 // ipPacket is a decoded IPv4 or IPv6 header.
 type ipPacket struct {
-	src, dst netip.Addr
+	src, dst ipaddr
 	ttl      uint8
 	proto    uint8
 	id       uint16 // IPv4 identification; 0 for IPv6
@@ -217,8 +270,8 @@ func decodeIPv4(b []byte, p *ipPacket) bool {
 	p.id = binary.BigEndian.Uint16(b[4:])
 	p.later = binary.BigEndian.Uint16(b[6:])&0x1fff != 0
 	p.ttl, p.proto = b[8], b[9]
-	p.src = netip.AddrFrom4([4]byte(b[12:16]))
-	p.dst = netip.AddrFrom4([4]byte(b[16:20]))
+	p.src = ipv4At(b[12:16])
+	p.dst = ipv4At(b[16:20])
 	p.payload = b[ihl:total]
 	return true
 }
@@ -231,8 +284,8 @@ func decodeIPv6(b []byte, p *ipPacket) bool {
 	plen := int(binary.BigEndian.Uint16(b[4:]))
 	next := b[6]
 	p.ttl, p.id, p.later = b[7], 0, false
-	p.src = netip.AddrFrom16([16]byte(b[8:24]))
-	p.dst = netip.AddrFrom16([16]byte(b[24:40]))
+	p.src = ipaddr(b[8:24])
+	p.dst = ipaddr(b[24:40])
 	rest := b[40:]
 	if plen < len(rest) {
 		rest = rest[:plen]
@@ -359,7 +412,7 @@ type icmpMessage struct {
 	typ, code uint8
 	id, seq   uint16
 	csum      uint16
-	target    netip.Addr
+	target    ipaddr
 }
 
 // ICMP types the detectors use.
@@ -381,12 +434,12 @@ func decodeICMP(b []byte, v6 bool, m *icmpMessage) bool {
 	m.typ, m.code = b[0], b[1]
 	m.csum = binary.BigEndian.Uint16(b[2:])
 	m.id, m.seq = binary.BigEndian.Uint16(b[4:]), binary.BigEndian.Uint16(b[6:])
-	m.target = netip.Addr{}
+	m.target = ipaddr{}
 	if v6 && (m.typ == icmp6NeighborSol || m.typ == icmp6NeighborAdv) {
 		if len(b) < icmp6TargetOffset+16 {
 			return false
 		}
-		m.target = netip.AddrFrom16([16]byte(b[icmp6TargetOffset : icmp6TargetOffset+16]))
+		m.target = ipaddr(b[icmp6TargetOffset : icmp6TargetOffset+16])
 	}
 	return true
 }
@@ -395,11 +448,11 @@ func decodeICMP(b []byte, v6 bool, m *icmpMessage) bool {
 type dhcpMessage struct {
 	op        uint8
 	xid       uint32
-	yiaddr    netip.Addr
+	yiaddr    ipaddr
 	chaddr    mac
 	msgType   uint8
-	serverID  netip.Addr
-	requested netip.Addr
+	serverID  ipaddr
+	requested ipaddr
 }
 
 // DHCP message types.
@@ -417,9 +470,9 @@ func decodeDHCP(b []byte, d *dhcpMessage) bool {
 	}
 	d.op = b[0]
 	d.xid = binary.BigEndian.Uint32(b[4:])
-	d.yiaddr = netip.AddrFrom4([4]byte(b[16:20]))
+	d.yiaddr = ipv4At(b[16:20])
 	copy(d.chaddr[:], b[28:34])
-	d.msgType, d.serverID, d.requested = 0, netip.Addr{}, netip.Addr{}
+	d.msgType, d.serverID, d.requested = 0, ipaddr{}, ipaddr{}
 	opts := b[240:]
 	for len(opts) > 0 {
 		code := opts[0]
@@ -435,9 +488,9 @@ func decodeDHCP(b []byte, d *dhcpMessage) bool {
 		case code == 53 && len(v) == 1:
 			d.msgType = v[0]
 		case code == 54 && len(v) == 4:
-			d.serverID = netip.AddrFrom4([4]byte(v))
+			d.serverID = ipv4At(v)
 		case code == 50 && len(v) == 4:
-			d.requested = netip.AddrFrom4([4]byte(v))
+			d.requested = ipv4At(v)
 		}
 		opts = opts[2+len(v):]
 	}

@@ -81,7 +81,7 @@ func TestDecodeLink(t *testing.T) {
 func TestDecodeARP(t *testing.T) {
 	var a arpPacket
 	require.True(t, decodeARP(arpMsg(2, macA, ipX, macC, ipC), &a))
-	assert.Equal(t, arpPacket{op: 2, sha: macA, spa: ipX, tha: macC, tpa: ipC}, a)
+	assert.Equal(t, arpPacket{op: 2, sha: macA, spa: toIP(ipX), tha: macC, tpa: toIP(ipC)}, a)
 	bad := arpMsg(1, macA, ipX, macC, ipC)
 	bad[5] = 16 // IPv6-sized protocol addresses
 	assert.False(t, decodeARP(bad, &a))
@@ -94,8 +94,8 @@ func TestDecodeIP(t *testing.T) {
 	padded := append(raw, 0, 0, 0, 0) // Ethernet padding
 	require.True(t, decodeIPv4(padded, &p))
 	assert.Equal(t, []byte("payload"), p.payload, "cut to the total length")
-	assert.Equal(t, ipC, p.src)
-	assert.Equal(t, ipX, p.dst)
+	assert.Equal(t, ipC, p.src.netip())
+	assert.Equal(t, ipX, p.dst.netip())
 	assert.Equal(t, uint8(63), p.ttl)
 	assert.Equal(t, uint16(4242), p.id)
 	assert.False(t, p.later)
@@ -114,7 +114,7 @@ func TestDecodeIP(t *testing.T) {
 	ext = append(ext, protoUDP, 0, 0, 0, 0, 0, 0, 1)
 	require.True(t, decodeIPv6(ipv6(src, dst, 64, 0, append(ext, udpDgram(1, 2, []byte("u"))...)), &p))
 	assert.Equal(t, uint8(protoUDP), p.proto)
-	assert.Equal(t, src, p.src)
+	assert.Equal(t, src, p.src.netip())
 	assert.Equal(t, udpDgram(1, 2, []byte("u")), p.payload)
 	assert.False(t, decodeIPv6(ipv6(src, dst, 64, 0, []byte{44, 0}), &p), "truncated extension header")
 }
@@ -149,16 +149,16 @@ func TestDecodeDHCP(t *testing.T) {
 	var d dhcpMessage
 	require.True(t, decodeDHCP(dhcpMsg(2, dhcpAck, 77, macC, ipX, ipGW, netip.Addr{}), &d))
 	assert.Equal(t, uint8(dhcpAck), d.msgType)
-	assert.Equal(t, ipGW, d.serverID)
-	assert.Equal(t, ipX, d.yiaddr)
+	assert.Equal(t, ipGW, d.serverID.netip())
+	assert.Equal(t, ipX, d.yiaddr.netip())
 	assert.Equal(t, macC, d.chaddr)
 	assert.Equal(t, uint32(77), d.xid)
 	msg := dhcpMsg(1, dhcpDecline, 1, macC, netip.Addr{}, netip.Addr{}, ipX)
 	require.True(t, decodeDHCP(msg, &d))
-	assert.Equal(t, ipX, d.requested)
+	assert.Equal(t, ipX, d.requested.netip())
 	msg[len(msg)-6] = 200 // option 50 claims more bytes than remain
 	assert.True(t, decodeDHCP(msg, &d))
-	assert.False(t, d.requested.IsValid())
+	assert.True(t, d.requested.isZero())
 	assert.False(t, decodeDHCP(make([]byte, 240), &d), "no magic cookie")
 }
 

@@ -19,9 +19,12 @@ type reqEntry struct {
 	count       uint32
 	first, last int64
 	frames      [8]uint64
-	flow        Flow
+	client      ipaddr
+	server      ipaddr
+	cport       uint16
+	sport       uint16
 	seg         segment
-	clients     [8]netip.Addr
+	clients     [8]ipaddr
 	nclients    uint8
 }
 
@@ -45,12 +48,11 @@ func (s *Scanner) onPayload(fl *flowState, k flowKey, dir int, ts int64, frame u
 		*e = reqEntry{}
 		fresh = true
 	}
-	client := addrPort(s.ip.src, s.tcp.sport)
-	server := addrPort(s.ip.dst, s.tcp.dport)
+	client := s.ip.src
 	if fresh {
 		e.idLen = uint8(copy(e.id[:], id))
 		e.first = ts
-		e.flow = Flow{Client: client, Server: server}
+		e.client, e.server, e.cport, e.sport = client, s.ip.dst, s.tcp.sport, s.tcp.dport
 		e.seg = s.f.seg
 	}
 	if int(e.count) < len(e.frames) {
@@ -58,8 +60,8 @@ func (s *Scanner) onPayload(fl *flowState, k flowKey, dir int, ts int64, frame u
 	}
 	e.count++
 	e.first, e.last = min(e.first, ts), max(e.last, ts)
-	if !slices.Contains(e.clients[:e.nclients], client.Addr()) && int(e.nclients) < len(e.clients) {
-		e.clients[e.nclients] = client.Addr()
+	if !slices.Contains(e.clients[:e.nclients], client) && int(e.nclients) < len(e.clients) {
+		e.clients[e.nclients] = client
 		e.nclients++
 	}
 }
@@ -69,10 +71,13 @@ func (s *Scanner) reqFinding(e *reqEntry) {
 		return
 	}
 	f := Finding{Kind: RequestIDRepeat, Severity: Warning, First: unixTime(e.first), Last: unixTime(e.last),
-		Count: int(e.count), IP: e.flow.Server.Addr(), Flow: e.flow, RequestID: string(e.id[:e.idLen]),
+		Count: int(e.count), IP: e.server.netip(), RequestID: string(e.id[:e.idLen]),
+		Flow: Flow{Client: netip.AddrPortFrom(e.client.netip(), e.cport), Server: netip.AddrPortFrom(e.server.netip(), e.sport)},
 		VLAN: e.seg.vlan, OuterVLAN: e.seg.outer, Interface: int(e.seg.iface),
-		Frames: slices.Clone(e.frames[:min(int(e.count), len(e.frames))]),
-		Addrs:  slices.Clone(e.clients[:e.nclients])}
+		Frames: slices.Clone(e.frames[:min(int(e.count), len(e.frames))])}
+	for _, c := range e.clients[:e.nclients] {
+		f.Addrs = append(f.Addrs, c.netip())
+	}
 	f.Detail = fmt.Sprintf("request sent %d times in %v from %d client address(es)", e.count,
 		time.Duration(e.last-e.first).Round(time.Millisecond), e.nclients)
 	s.report(f)
@@ -90,7 +95,7 @@ type dhcpEntry struct {
 }
 
 type dhcpServer struct {
-	id   netip.Addr
+	id   ipaddr
 	lane macLane
 }
 
@@ -109,7 +114,7 @@ func (s *Scanner) onUDP(p *Packet, ts int64) {
 			return
 		}
 		id := d.serverID
-		if !id.IsValid() {
+		if id.isZero() {
 			id = s.ip.src
 		}
 		seg := s.f.seg
@@ -143,12 +148,12 @@ func (s *Scanner) onUDP(p *Packet, ts int64) {
 			e.xidCount = true
 		}
 	case dhcpDecline:
-		if !d.requested.IsValid() {
+		if d.requested.isZero() {
 			return
 		}
 		m := net.HardwareAddr(slices.Clone(d.chaddr[:]))
 		t := p.Time
-		f := Finding{Kind: DHCPDecline, Severity: Warning, First: t, Last: t, Count: 1, IP: d.requested,
+		f := Finding{Kind: DHCPDecline, Severity: Warning, First: t, Last: t, Count: 1, IP: d.requested.netip(),
 			MACs: []net.HardwareAddr{m}, VLAN: s.f.seg.vlan, OuterVLAN: s.f.seg.outer, Interface: p.Interface,
 			Frames: []uint64{p.Frame},
 			Evidence: []MACEvidence{{MAC: m, First: t, Last: t, Count: 1,
@@ -174,7 +179,7 @@ func (s *Scanner) dhcpFinding(kk *dhcpKey, e *dhcpEntry) {
 	var c claimSet
 	for i := range int(e.n) {
 		sv := &e.servers[i]
-		f.Addrs = append(f.Addrs, sv.id)
+		f.Addrs = append(f.Addrs, sv.id.netip())
 		c.lanes[c.n] = sv.lane
 		c.n++
 		if c.count == 0 || sv.lane.first < c.first {
@@ -185,7 +190,7 @@ func (s *Scanner) dhcpFinding(kk *dhcpKey, e *dhcpEntry) {
 	}
 	c.evidence(&f)
 	// The address in question is the server that appeared last.
-	f.IP = e.servers[e.n-1].id
+	f.IP = e.servers[e.n-1].id.netip()
 	f.Detail = fmt.Sprintf("%d DHCP servers answered on one segment", e.n)
 	if e.sameXID > 0 {
 		f.Severity = Critical

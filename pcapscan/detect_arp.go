@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/bits"
 	"net"
-	"net/netip"
 	"slices"
 )
 
@@ -27,9 +26,7 @@ type arpEntry struct {
 
 func (e *arpEntry) last() int64 { return max(e.claims.last, e.dad.last, e.reqTS) }
 
-func validUnicast(a netip.Addr) bool {
-	return a.IsValid() && !a.IsUnspecified() && !a.IsMulticast() && a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
-}
+func validUnicast(a ipaddr) bool { return a.unicast() }
 
 func (s *Scanner) onARP(p *Packet, ts int64) {
 	a, seg := &s.ar, s.f.seg
@@ -40,7 +37,7 @@ func (s *Scanner) onARP(p *Packet, ts int64) {
 	if sender.isMulticast() || sender == (mac{}) {
 		return
 	}
-	if a.spa.IsUnspecified() {
+	if a.spa.unspecified() {
 		if a.op == 1 && validUnicast(a.tpa) {
 			s.onProbe(addrKey{seg, a.tpa}, sender, ts, p.Frame, evARPProbe, false)
 		}
@@ -158,11 +155,11 @@ type macEntry struct {
 
 	switchFrom mac   // the MAC routed traffic moved away from
 	switchTS   int64 // when it last moved to this MAC
-	spoofed    netip.Addr
+	spoofed    ipaddr
 }
 
 type macClaim struct {
-	ip         netip.Addr
+	ip         ipaddr
 	ts         int64
 	frame      uint64
 	firstTS    int64
@@ -188,7 +185,7 @@ func (m *macEntry) addClaim(c macClaim) {
 
 // otherClaim reports whether the MAC claimed an address other than ip since
 // cutoff.
-func (m *macEntry) otherClaim(ip netip.Addr, cutoff int64) bool {
+func (m *macEntry) otherClaim(ip ipaddr, cutoff int64) bool {
 	for i := range min(int(m.nclaims), len(m.claims)) {
 		if c := m.claims[i]; c.ip != ip && c.ts >= cutoff {
 			return true
@@ -212,7 +209,7 @@ func (m *macEntry) suspect(cutoff int64) (macClaim, bool) {
 // spoofKey names one takeover: address, segment and the MAC that took it.
 type spoofKey struct {
 	seg  segment
-	addr netip.Addr
+	addr ipaddr
 	by   mac
 }
 
@@ -222,7 +219,7 @@ func (k spoofKey) hash() uint64 { return hashMAC(hashAddr(hashSeg(k.seg), k.addr
 type spoofEntry struct {
 	victim      mac
 	lanes       claimSet
-	remotes     [8]netip.Addr
+	remotes     [8]ipaddr
 	nremotes    uint32
 	forward     uint32 // next-hop moves to the new MAC
 	back        uint32 // next-hop moves back to the old MAC
@@ -238,7 +235,7 @@ func (s *Scanner) claimForSpoof(seg segment, c macClaim, m, holder mac, holderOt
 	me.addClaim(c)
 	cutoff := ts - int64(s.o.Window)
 	// Traffic moved to this MAC before it claimed the address.
-	if suspicious && me.switchTS >= cutoff && me.switchTS != 0 && !me.spoofed.IsValid() {
+	if suspicious && me.switchTS >= cutoff && me.switchTS != 0 && me.spoofed.isZero() {
 		me.spoofed = ip
 		e := s.spoofEntry(spoofKey{seg, ip, m}, me.switchFrom, ts)
 		e.lanes.add(m, ts, frame, what)
@@ -269,7 +266,7 @@ func (s *Scanner) spoofEntry(k spoofKey, victim mac, ts int64) *spoofEntry {
 }
 
 // nextHop records that routed traffic for remote went through m.
-func (s *Scanner) nextHop(seg segment, remote netip.Addr, m mac, ts int64, frame uint64) {
+func (s *Scanner) nextHop(seg segment, remote ipaddr, m mac, ts int64, frame uint64) {
 	k := addrKey{seg, remote}
 	pe, _ := s.paths.upsert(k.hash(), k, ts)
 	if pe.set && pe.nh != m && ts-pe.ts <= int64(s.o.Window) {
@@ -286,11 +283,11 @@ type pathEntry struct {
 	set   bool
 }
 
-func (s *Scanner) nextHopMoved(seg segment, remote netip.Addr, from, to mac, fromFrame uint64, fromTS, ts int64, frame uint64) {
+func (s *Scanner) nextHopMoved(seg segment, remote ipaddr, from, to mac, fromFrame uint64, fromTS, ts int64, frame uint64) {
 	cutoff := ts - int64(s.o.Window)
 	// Moving back to a MAC that had been displaced: count against a takeover.
 	fk := macKey{seg, from}
-	if fe := s.macs.get(fk.hash(), fk); fe != nil && fe.spoofed.IsValid() {
+	if fe := s.macs.get(fk.hash(), fk); fe != nil && !fe.spoofed.isZero() {
 		k := spoofKey{seg, fe.spoofed, from}
 		if e := s.spoof.get(k.hash(), k); e != nil && e.victim == to {
 			e.back++
@@ -299,7 +296,7 @@ func (s *Scanner) nextHopMoved(seg segment, remote netip.Addr, from, to mac, fro
 	me := current(s, s.macs, macKey{seg, to}, ts, macLast, noReport[macKey, macEntry])
 	me.last = ts
 	me.switchFrom, me.switchTS = from, ts
-	if !me.spoofed.IsValid() {
+	if me.spoofed.isZero() {
 		c, ok := me.suspect(cutoff)
 		if !ok {
 			return
@@ -335,23 +332,25 @@ func (s *Scanner) spoofFinding(k *spoofKey, e *spoofEntry) {
 	if e.forward > 0 && e.back >= e.forward && !e.holderTaken {
 		return // the path flaps between two routers: not a takeover
 	}
-	f := Finding{Kind: ARPSpoof, IP: k.addr, VLAN: k.seg.vlan, OuterVLAN: k.seg.outer, Interface: int(k.seg.iface)}
+	f := Finding{Kind: ARPSpoof, IP: k.addr.netip(), VLAN: k.seg.vlan, OuterVLAN: k.seg.outer, Interface: int(k.seg.iface)}
 	e.lanes.evidence(&f)
 	f.First, f.Last = unixTime(min(e.first, e.lanes.first)), unixTime(max(e.first, e.last, e.lanes.last))
 	if !slices.ContainsFunc(f.MACs, func(m net.HardwareAddr) bool { return string(m) == string(e.victim[:]) }) {
 		f.MACs = append(f.MACs, slices.Clone(net.HardwareAddr(e.victim[:])))
 		f.sortMACs()
 	}
-	f.Addrs = slices.Clone(e.remotes[:min(int(e.nremotes), len(e.remotes))])
+	for _, r := range e.remotes[:min(int(e.nremotes), len(e.remotes))] {
+		f.Addrs = append(f.Addrs, r.netip())
+	}
 	if e.forward > 0 {
 		f.Severity = Critical
 		f.Count = int(e.forward)
 		f.Detail = fmt.Sprintf("%s claimed %s and the next hop for %d remote address(es) moved to it from %s",
-			net.HardwareAddr(k.by[:]), k.addr, e.nremotes, net.HardwareAddr(e.victim[:]))
+			net.HardwareAddr(k.by[:]), k.addr.netip(), e.nremotes, net.HardwareAddr(e.victim[:]))
 	} else {
 		f.Severity = Warning
 		f.Detail = fmt.Sprintf("%s, which claims another address, claimed %s held by %s",
-			net.HardwareAddr(k.by[:]), k.addr, net.HardwareAddr(e.victim[:]))
+			net.HardwareAddr(k.by[:]), k.addr.netip(), net.HardwareAddr(e.victim[:]))
 	}
 	s.report(f)
 }

@@ -1,9 +1,6 @@
 package pcapscan
 
-import (
-	"fmt"
-	"net/netip"
-)
+import "fmt"
 
 // ipEntry is the IP-layer evidence of one on-link address: which MACs sent
 // packets from it, and which answered echo requests for it.
@@ -145,7 +142,7 @@ func (s *Scanner) onICMPv6(p *Packet, ts int64) {
 	k := addrKey{f.seg, m.target}
 	switch m.typ {
 	case icmp6NeighborSol:
-		if ip.src.IsUnspecified() {
+		if ip.src.unspecified() {
 			s.onProbe(k, f.src, ts, p.Frame, evNSProbe, true)
 		}
 	case icmp6NeighborAdv:
@@ -175,6 +172,3 @@ func (s *Scanner) ipFindings(k *addrKey, e *ipEntry) {
 		s.report(f)
 	}
 }
-
-// addrOf returns an address as a netip.AddrPort with port.
-func addrPort(a netip.Addr, port uint16) netip.AddrPort { return netip.AddrPortFrom(a, port) }

@@ -1,25 +1,28 @@
 package pcapscan
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"slices"
 )
 
-// flowKey is a TCP 4-tuple in canonical order (a sorts before b).
+// flowKey is a TCP 4-tuple in canonical order (a, pa sorts before b, pb).
 type flowKey struct {
-	a, b netip.AddrPort
+	a, b   ipaddr
+	pa, pb uint16
 }
 
 func (k flowKey) hash() uint64 {
-	return mix(hashAddr(hashAddr(0xf10, k.a.Addr()), k.b.Addr()), uint64(k.a.Port())<<16|uint64(k.b.Port()))
+	return mix(hashAddr(hashAddr(0xf10, k.a), k.b), uint64(k.pa)<<16|uint64(k.pb))
 }
 
-func lessAddrPort(x, y netip.AddrPort) bool {
-	if c := x.Addr().Compare(y.Addr()); c != 0 {
+// less orders two ends of a flow.
+func less(x ipaddr, xp uint16, y ipaddr, yp uint16) bool {
+	if c := bytes.Compare(x[:], y[:]); c != 0 {
 		return c < 0
 	}
-	return x.Port() < y.Port()
+	return xp < yp
 }
 
 // flowDir is the sequence-space state of one direction of a flow.
@@ -75,10 +78,9 @@ func seqLT(a, b uint32) bool { return int32(a-b) < 0 }
 
 func (s *Scanner) onTCP(p *Packet, ts int64) {
 	t, ip := &s.tcp, &s.ip
-	src, dst := addrPort(ip.src, t.sport), addrPort(ip.dst, t.dport)
-	k, dir := flowKey{src, dst}, 0
-	if lessAddrPort(dst, src) {
-		k, dir = flowKey{dst, src}, 1
+	k, dir := flowKey{ip.src, ip.dst, t.sport, t.dport}, 0
+	if less(ip.dst, t.dport, ip.src, t.sport) {
+		k, dir = flowKey{ip.dst, ip.src, t.dport, t.sport}, 1
 	}
 	fl := current(s, s.flows, k, ts, func(f *flowState) int64 { return f.last }, s.flowDone)
 	if fl.first == 0 {
@@ -213,9 +215,10 @@ func (s *Scanner) flowFindings(k *flowKey, fl *flowState) {
 		f := Finding{Kind: kind, VLAN: fl.seg.vlan, OuterVLAN: fl.seg.outer, Interface: int(fl.seg.iface),
 			First: unixTime(ev.first), Last: unixTime(ev.last), Count: int(ev.count),
 			Frames: slices.Clone(ev.frames[:min(int(ev.count), len(ev.frames))])}
-		f.Flow = Flow{Client: k.a, Server: k.b}
+		a, b := netip.AddrPortFrom(k.a.netip(), k.pa), netip.AddrPortFrom(k.b.netip(), k.pb)
+		f.Flow = Flow{Client: a, Server: b}
 		if fl.client == 1 {
-			f.Flow = Flow{Client: k.b, Server: k.a}
+			f.Flow = Flow{Client: b, Server: a}
 		}
 		f.IP = f.Flow.Client.Addr()
 		f.Addrs = []netip.Addr{f.Flow.Server.Addr()}

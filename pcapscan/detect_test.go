@@ -435,5 +435,5 @@ func TestBoundedMemoryEvicts(t *testing.T) {
 	require.NoError(t, sc.Scan(readerOf(c), func(f Finding) { got = append(got, f) }))
 	assert.Len(t, ofKind(got, ARPConflict), n)
 	assert.Positive(t, sc.Stats().Evicted)
-	assert.LessOrEqual(t, len(sc.arp.slots), 64)
+	assert.LessOrEqual(t, sc.arp.len(), 64)
 }

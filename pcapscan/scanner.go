@@ -4,12 +4,16 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
-	"net/netip"
+	"os"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // Options tune the detectors. The zero value gives the documented defaults.
@@ -193,15 +197,57 @@ const progressEvery = 16 << 20
 // A truncated or corrupt capture, or a read error, ends the scan: the findings
 // up to that point are still reported and the error (a *FormatError for the
 // capture itself) is returned. It checks ctx between frames.
-func (s *Scanner) ScanContext(ctx context.Context, r io.Reader, fn func(Finding)) error {
+//
+// A regular file (an *os.File, stdin redirected from a file too) is mapped
+// into memory rather than read, which saves copying it; should the file shrink
+// while it is scanned, the scan ends with an error instead of a crash.
+func (s *Scanner) ScanContext(ctx context.Context, r io.Reader, fn func(Finding)) (err error) {
 	s.Reset()
 	total := inputSize(r)
-	rd, err := NewReader(r, ReaderOptions{MaxPacket: s.o.MaxPacket})
+	var rd *Reader
+	var mp *mapping
+	if f, ok := r.(*os.File); ok {
+		if mp, ok = mapFile(f); ok {
+			data := mp.data
+			defer mp.close()
+			// A page that vanishes (the file was truncated) faults: turn that
+			// into an error rather than a crash.
+			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+			defer func() {
+				if v := recover(); v != nil {
+					// SetPanicOnFault panics with a runtime.Error that has
+					// the faulting address.
+					re, ok := v.(interface {
+						runtime.Error
+						Addr() uintptr
+					})
+					base := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
+					if !ok || re.Addr() < base || re.Addr() >= base+uintptr(len(data)) {
+						panic(v) // not a fault in the mapping: a bug, not the file
+					}
+					s.Flush(fn)
+					err = fmt.Errorf("read %s: the file changed while it was scanned: %w", f.Name(), re)
+				}
+			}()
+			rd, err = NewReaderBytes(data, ReaderOptions{MaxPacket: s.o.MaxPacket})
+		}
+	}
+	if rd == nil && err == nil {
+		rd, err = NewReader(r, ReaderOptions{MaxPacket: s.o.MaxPacket})
+	}
 	if err != nil {
 		return err
 	}
 	var nextProgress int64 = progressEvery
+	nextMap := int64(1<<63 - 1)
+	if mp != nil {
+		nextMap = mp.next()
+	}
 	for {
+		if rd.pos >= int(nextMap) {
+			mp.advance(int64(rd.pos))
+			nextMap = mp.next()
+		}
 		p, err := rd.Next()
 		if err != nil {
 			s.stats.BadTimes = rd.BadTimes()
@@ -459,7 +505,7 @@ func current[K interface {
 // addrKey identifies an address on a segment.
 type addrKey struct {
 	seg  segment
-	addr netip.Addr
+	addr ipaddr
 }
 
 func (k addrKey) hash() uint64 { return hashAddr(hashSeg(k.seg), k.addr) }
@@ -474,5 +520,5 @@ func (k macKey) hash() uint64 { return hashMAC(hashSeg(k.seg), k.m) }
 
 // base fills the fields every address finding shares.
 func (k addrKey) base(kind Kind) Finding {
-	return Finding{Kind: kind, IP: k.addr, VLAN: k.seg.vlan, OuterVLAN: k.seg.outer, Interface: int(k.seg.iface)}
+	return Finding{Kind: kind, IP: k.addr.netip(), VLAN: k.seg.vlan, OuterVLAN: k.seg.outer, Interface: int(k.seg.iface)}
 }

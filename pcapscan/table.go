@@ -3,23 +3,20 @@ package pcapscan
 import (
 	"encoding/binary"
 	"math/bits"
-	"net/netip"
 )
 
 // table is a fixed-size, set-associative hash table: a key lives in one of the
 // `ways` slots of its bucket, and inserting into a full bucket evicts the slot
-// used least recently. Its memory is fixed when it is made, whatever is put in it.
+// used least recently. Its memory is fixed when it is made, whatever is put in
+// it. A bucket's tags (a few bits of each slot's hash) share one cache line, so
+// a lookup reads the keys and values of matching slots only.
 type table[K comparable, V any] struct {
-	slots []slot[K, V]
+	tags  []uint32 // 0: empty slot; else high hash bits with the low bit set
+	lasts []int64  // time of last use, for eviction
+	keys  []K
+	vals  []V
 	mask  uint64
 	evict func(*K, *V) // called before a slot in use is overwritten
-}
-
-type slot[K comparable, V any] struct {
-	used bool
-	last int64 // time of last use, for eviction
-	key  K
-	val  V
 }
 
 const ways = 8
@@ -31,16 +28,18 @@ func newTable[K comparable, V any](n int, evict func(*K, *V)) *table[K, V] {
 		n = ways
 	}
 	size := 1 << bits.Len(uint(n-1))
-	return &table[K, V]{slots: make([]slot[K, V], size), mask: uint64(size/ways - 1), evict: evict}
+	return &table[K, V]{tags: make([]uint32, size), lasts: make([]int64, size), keys: make([]K, size),
+		vals: make([]V, size), mask: uint64(size/ways - 1), evict: evict}
 }
+
+func tagOf(h uint64) uint32 { return uint32(h>>32) | 1 }
 
 // get returns the value for key, or nil.
 func (t *table[K, V]) get(h uint64, key K) *V {
-	b := int(h&t.mask) * ways
-	for i := b; i < b+ways; i++ {
-		s := &t.slots[i]
-		if s.used && s.key == key {
-			return &s.val
+	b, tag := int(h&t.mask)*ways, tagOf(h)
+	for i, tg := range t.tags[b : b+ways] {
+		if tg == tag && t.keys[b+i] == key {
+			return &t.vals[b+i]
 		}
 	}
 	return nil
@@ -49,58 +48,48 @@ func (t *table[K, V]) get(h uint64, key K) *V {
 // upsert returns the value for key, inserting a zero value (and reporting true)
 // when it is absent. now stamps the slot for eviction.
 func (t *table[K, V]) upsert(h uint64, key K, now int64) (*V, bool) {
-	b := int(h&t.mask) * ways
+	b, tag := int(h&t.mask)*ways, tagOf(h)
 	victim := -1
-	for i := b; i < b+ways; i++ {
-		s := &t.slots[i]
-		if !s.used {
-			if victim < 0 || t.slots[victim].used {
-				victim = i
+	for i, tg := range t.tags[b : b+ways] {
+		switch {
+		case tg == tag && t.keys[b+i] == key:
+			t.lasts[b+i] = now
+			return &t.vals[b+i], false
+		case tg == 0:
+			if victim < 0 || t.tags[victim] != 0 {
+				victim = b + i
 			}
-			continue
-		}
-		if s.key == key {
-			s.last = now
-			return &s.val, false
-		}
-		if victim < 0 || (t.slots[victim].used && s.last < t.slots[victim].last) {
-			victim = i
+		case victim < 0 || (t.tags[victim] != 0 && t.lasts[b+i] < t.lasts[victim]):
+			victim = b + i
 		}
 	}
-	s := &t.slots[victim]
-	if s.used && t.evict != nil {
-		t.evict(&s.key, &s.val)
+	if t.tags[victim] != 0 && t.evict != nil {
+		t.evict(&t.keys[victim], &t.vals[victim])
 	}
 	var zero V
-	s.used, s.last, s.key, s.val = true, now, key, zero
-	return &s.val, true
-}
-
-// remove drops the entry for key, if present.
-func (t *table[K, V]) remove(h uint64, key K) {
-	b := int(h&t.mask) * ways
-	for i := b; i < b+ways; i++ {
-		s := &t.slots[i]
-		if s.used && s.key == key {
-			var zero V
-			s.used, s.val = false, zero
-			return
-		}
-	}
+	t.tags[victim], t.lasts[victim], t.keys[victim], t.vals[victim] = tag, now, key, zero
+	return &t.vals[victim], true
 }
 
 // each calls f for every entry; f returns false to remove the entry.
 func (t *table[K, V]) each(f func(*K, *V) bool) {
-	for i := range t.slots {
-		s := &t.slots[i]
-		if s.used && !f(&s.key, &s.val) {
+	for i, tg := range t.tags {
+		if tg != 0 && !f(&t.keys[i], &t.vals[i]) {
 			var zero V
-			s.used, s.val = false, zero
+			t.tags[i], t.vals[i] = 0, zero
 		}
 	}
 }
 
-func (t *table[K, V]) reset() { clear(t.slots) }
+// len reports the number of slots, used or not.
+func (t *table[K, V]) len() int { return len(t.tags) }
+
+func (t *table[K, V]) reset() {
+	clear(t.tags)
+	clear(t.lasts)
+	clear(t.keys)
+	clear(t.vals)
+}
 
 // Hashing: keys are mixed with a fixed multiply-xorshift so that runs are
 // reproducible (eviction order, and so the output, does not depend on a seed).
@@ -111,8 +100,7 @@ func mix(h, v uint64) uint64 {
 	return h ^ h>>29
 }
 
-func hashAddr(h uint64, a netip.Addr) uint64 {
-	b := a.As16()
+func hashAddr(h uint64, b ipaddr) uint64 {
 	return mix(mix(h, binary.LittleEndian.Uint64(b[:8])), binary.LittleEndian.Uint64(b[8:]))
 }
 
