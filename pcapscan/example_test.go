@@ -66,7 +66,7 @@ func ExampleFinding_MarshalJSON() {
 		_ = enc.Encode(f)
 	})
 	// Output:
-	// {"kind":"arp-conflict","severity":"critical","first":"2026-03-01T12:00:00.001Z","last":"2026-03-01T12:00:00.002Z","count":2,"ip":"192.0.2.10","macs":["02:00:00:00:00:0a","02:00:00:00:00:0b"],"vlan":0,"frames":[2,3],"detail":"two answers to one request"}
+	// {"kind":"arp-conflict","severity":"critical","first":"2026-03-01T12:00:00.001Z","last":"2026-03-01T12:00:00.002Z","count":2,"ip":"192.0.2.10","macs":["02:00:00:00:00:0a","02:00:00:00:00:0b"],"vlan":0,"request_id":"","flow":"","frames":[2,3],"detail":"two answers to one request"}
 }
 
 // The per-MAC evidence is a timeline lane for each MAC that claimed the

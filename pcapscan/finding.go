@@ -225,14 +225,14 @@ type jsonFinding struct {
 	First     time.Time      `json:"first"`
 	Last      time.Time      `json:"last"`
 	Count     int            `json:"count"`
-	IP        string         `json:"ip,omitempty"`
+	IP        string         `json:"ip"`
 	Addrs     []string       `json:"addrs,omitempty"`
 	MACs      []string       `json:"macs"`
 	VLAN      uint16         `json:"vlan"`
 	OuterVLAN uint16         `json:"outer_vlan,omitempty"`
 	Interface int            `json:"interface,omitempty"`
-	RequestID string         `json:"request_id,omitempty"`
-	Flow      string         `json:"flow,omitempty"`
+	RequestID string         `json:"request_id"`
+	Flow      string         `json:"flow"`
 	Frames    []uint64       `json:"frames"`
 	Evidence  []jsonEvidence `json:"evidence,omitempty"`
 	Detail    string         `json:"detail,omitempty"`
