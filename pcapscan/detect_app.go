@@ -23,6 +23,7 @@ type reqEntry struct {
 	server      ipaddr
 	cport       uint16
 	sport       uint16
+	clientMAC   mac
 	seg         segment
 	clients     [8]ipaddr
 	nclients    uint8
@@ -53,6 +54,9 @@ func (s *Scanner) onPayload(fl *flowState, k flowKey, dir int, ts int64, frame u
 		e.idLen = uint8(copy(e.id[:], id))
 		e.first = ts
 		e.client, e.server, e.cport, e.sport = client, s.ip.dst, s.tcp.sport, s.tcp.dport
+		if s.f.hasSrc {
+			e.clientMAC = s.f.src
+		}
 		e.seg = s.f.seg
 	}
 	if int(e.count) < len(e.frames) {
@@ -77,6 +81,9 @@ func (s *Scanner) reqFinding(e *reqEntry) {
 		Frames: slices.Clone(e.frames[:min(int(e.count), len(e.frames))])}
 	for _, c := range e.clients[:e.nclients] {
 		f.Addrs = append(f.Addrs, c.netip())
+	}
+	if e.clientMAC != (mac{}) {
+		f.MACs = []net.HardwareAddr{slices.Clone(e.clientMAC[:])}
 	}
 	f.Detail = fmt.Sprintf("request sent %d times in %v from %d client address(es)", e.count,
 		time.Duration(e.last-e.first).Round(time.Millisecond), e.nclients)

@@ -3,6 +3,7 @@ package pcapscan
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 )
@@ -64,6 +65,7 @@ func (e *flowEvents) add(ts int64, frame uint64) {
 type flowState struct {
 	d           [2]flowDir // [0]: from key.a, [1]: from key.b
 	client      int8       // direction index of the client, -1 unknown
+	macs        [2]mac     // source MAC of each direction, when the link has one
 	rst         bool
 	first, last int64
 	seg         segment
@@ -87,6 +89,9 @@ func (s *Scanner) onTCP(p *Packet, ts int64) {
 		fl.first, fl.client, fl.seg = ts, -1, s.f.seg
 	}
 	fl.last = ts
+	if s.f.hasSrc {
+		fl.macs[dir] = s.f.src
+	}
 	d := &fl.d[dir]
 	syn, ack := t.flags&tcpSYN != 0, t.flags&tcpACK != 0
 	if syn {
@@ -222,6 +227,12 @@ func (s *Scanner) flowFindings(k *flowKey, fl *flowState) {
 		}
 		f.IP = f.Flow.Client.Addr()
 		f.Addrs = []netip.Addr{f.Flow.Server.Addr()}
+		for _, m := range fl.macs {
+			if m != (mac{}) && !slices.ContainsFunc(f.MACs, func(x net.HardwareAddr) bool { return string(x) == string(m[:]) }) {
+				f.MACs = append(f.MACs, net.HardwareAddr(slices.Clone(m[:])))
+			}
+		}
+		f.sortMACs()
 		return f
 	}
 	if fl.restarts.count > 0 {

@@ -32,7 +32,9 @@ import (
 // TestGolden checks the committed files (no root needed); TestRecord, as root,
 // records every scenario afresh and checks the recording the same way;
 // go test -run TestRecord -update-golden (as root) replaces the committed
-// captures and golden files with the new recordings.
+// captures and golden files with the new recordings, and
+// go test -run TestGolden -update-golden rewrites the golden files from the
+// committed captures.
 
 var updateGolden = flag.Bool("update-golden", false, "TestRecord: replace testdata/*.pcap and *.golden with new recordings")
 
@@ -357,6 +359,9 @@ func TestGolden(t *testing.T) {
 			}
 			fs := scanFile(t, path)
 			sc.check(t, fs)
+			if *updateGolden {
+				require.NoError(t, os.WriteFile(filepath.Join("testdata", sc.name+".golden"), []byte(goldenText(fs)), 0o644))
+			}
 			want, err := os.ReadFile(filepath.Join("testdata", sc.name+".golden"))
 			require.NoError(t, err)
 			assert.Equal(t, string(want), goldenText(fs))
