@@ -238,7 +238,7 @@ func (s *Scanner) flowFindings(k *flowKey, fl *flowState) {
 	if fl.restarts.count > 0 {
 		f := base(TCPRestart, &fl.restarts)
 		f.Severity = Warning
-		f.Detail = fmt.Sprintf("new SYN on a connection that carried data and was not closed (%d after a reset)", fl.restartRST)
+		f.Detail = fmt.Sprintf("new SYN on a connection that carried data and was not closed; %d of %d after a reset", fl.restartRST, fl.restarts.count)
 		s.report(f)
 	}
 	if fl.regressions.count > 0 {

@@ -183,7 +183,7 @@ var scenarios = []scenario{
 			require.Len(t, r, 1, "%v", fs)
 			assert.Equal(t, netip.AddrPortFrom(gClient.Addr(), 40000), r[0].Flow.Client)
 			assert.Equal(t, netip.AddrPortFrom(gShared.Addr(), 7000), r[0].Flow.Server)
-			assert.Contains(t, r[0].Detail, "1 after a reset")
+			assert.Contains(t, r[0].Detail, "1 of 1 after a reset")
 		},
 	},
 	{

@@ -35,7 +35,7 @@ func TestTextAndExitStatus(t *testing.T) {
 		lines []string
 	}{
 		{"arp-two-holders.pcap", 1, []string{"critical arp-conflict ip=192.0.2.10 macs=02:a6:00:00:00:01,02:a6:00:00:00:02"}},
-		{"tcp-restart.pcap", 1, []string{"warning tcp-restart ip=192.0.2.30 flow=192.0.2.30:40000-192.0.2.10:7000"}},
+		{"tcp-restart.pcap", 1, []string{"warning tcp-restart ip=192.0.2.30 macs=02:a6:00:00:00:01,02:a6:00:00:00:02 flow=192.0.2.30:40000-192.0.2.10:7000"}},
 		{"clean-lan.pcap", 0, nil},
 	}
 	for _, tt := range tests {
