@@ -31,11 +31,15 @@ const laneEvents = 8
 // maxLanes bounds the MACs tracked per address; more are counted in dropped.
 const maxLanes = 4
 
+// evRec is one event in 16 bytes: the kind rides in the top byte of the frame
+// number (frame numbers stay below 2^56).
 type evRec struct {
-	ts    int64
-	frame uint64
-	what  uint8
+	ts        int64
+	frameWhat uint64
 }
+
+func (e evRec) frame() uint64 { return e.frameWhat & (1<<56 - 1) }
+func (e evRec) what() uint8   { return uint8(e.frameWhat >> 56) }
 
 // macLane is one MAC's evidence for an address, in fixed space.
 type macLane struct {
@@ -57,7 +61,7 @@ func (l *macLane) add(ts int64, frame uint64, what uint8) {
 		const half = laneEvents / 2
 		i = half + (i-half)%half
 	}
-	l.ev[i] = evRec{ts: ts, frame: frame, what: what}
+	l.ev[i] = evRec{ts: ts, frameWhat: frame&(1<<56-1) | uint64(what)<<56}
 	l.count++
 }
 
@@ -67,7 +71,7 @@ func (l *macLane) events() []Event {
 	out := make([]Event, 0, n)
 	for i := range n {
 		e := l.ev[i]
-		out = append(out, Event{Time: unixTime(e.ts), Frame: e.frame, What: evNames[e.what]})
+		out = append(out, Event{Time: unixTime(e.ts), Frame: e.frame(), What: evNames[e.what()]})
 	}
 	slices.SortStableFunc(out, func(a, b Event) int { return cmp.Compare(a.Frame, b.Frame) })
 	return out

@@ -22,7 +22,7 @@ type mapping struct {
 }
 
 const (
-	mapWindow  = 8 << 20 // populated ahead of the reader at a time
+	mapWindow  = 4 << 20 // populated ahead of the reader at a time
 	pageAlign  = 1 << 16 // release boundaries, a multiple of any page size
 	madvPopRd  = 22      // MADV_POPULATE_READ (Linux 5.14); ignored where unknown
 	mapMaxSize = 1 << 46
