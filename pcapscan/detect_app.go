@@ -43,9 +43,8 @@ func (s *Scanner) onPayload(fl *flowState, k flowKey, dir int, ts int64, frame u
 	e, fresh := s.reqs.upsert(h, h, ts)
 	if !fresh && ts-e.first > int64(s.o.RequestIDWindow) {
 		// The window closed: report what it held and start again.
-		saved := s.beginNow()
-		s.reqFinding(e)
-		s.endNow(saved)
+		hk := h
+		reportNow(s, s.reqDone, &hk, e)
 		*e = reqEntry{}
 		fresh = true
 	}

@@ -179,12 +179,7 @@ func (f Finding) String() string {
 	}
 	if len(f.MACs) > 0 {
 		b.WriteString(" macs=")
-		for i, m := range f.MACs {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(m.String())
-		}
+		writeList(&b, f.MACs, net.HardwareAddr.String)
 	}
 	if f.VLAN != 0 {
 		fmt.Fprintf(&b, " vlan=%d", f.VLAN)
@@ -198,17 +193,22 @@ func (f Finding) String() string {
 	fmt.Fprintf(&b, " count=%d", f.Count)
 	if len(f.Frames) > 0 {
 		b.WriteString(" frames=")
-		for i, n := range f.Frames {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(strconv.FormatUint(n, 10))
-		}
+		writeList(&b, f.Frames, func(n uint64) string { return strconv.FormatUint(n, 10) })
 	}
 	if f.Detail != "" {
 		fmt.Fprintf(&b, " (%s)", f.Detail)
 	}
 	return b.String()
+}
+
+// writeList writes the items comma-separated.
+func writeList[T any](b *strings.Builder, items []T, str func(T) string) {
+	for i, x := range items {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(str(x))
+	}
 }
 
 type jsonEvidence struct {

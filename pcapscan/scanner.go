@@ -128,6 +128,7 @@ type Scanner struct {
 	flowDone  func(*flowKey, *flowState)
 	spoofDone func(*spoofKey, *spoofEntry)
 	dhcpDone  func(*dhcpKey, *dhcpEntry)
+	reqDone   func(*uint64, *reqEntry)
 
 	// scratch, reused for every frame
 	f   frame
@@ -147,14 +148,15 @@ func New(opts Options) *Scanner {
 		s.headers = append(s.headers, []byte(strings.ToLower(h)))
 	}
 	n := opts.TableSize
-	s.arp = newTable(n, s.evictARP)
-	s.ips = newTable(n, s.evictIP)
+	s.arp = newTable(n, evictWith(s, s.arpFindings))
+	s.ips = newTable(n, evictWith(s, s.ipFindings))
 	s.paths = newTable[addrKey, pathEntry](n, nil)
 	s.macs = newTable[macKey, macEntry](n, nil)
-	s.spoof = newTable(n/4, s.evictSpoof)
-	s.flows = newTable(4*n, s.evictFlow)
-	s.reqs = newTable(n, s.evictReq)
-	s.dhcp = newTable(n/16, s.evictDHCP)
+	s.spoof = newTable(n/4, evictWith(s, s.spoofFinding))
+	s.flows = newTable(4*n, evictWith(s, s.flowFindings))
+	s.reqDone = func(_ *uint64, e *reqEntry) { s.reqFinding(e) }
+	s.reqs = newTable(n, evictWith(s, s.reqDone))
+	s.dhcp = newTable(n/16, evictWith(s, s.dhcpFinding))
 	s.dups = make([]dupEntry, 2*n)
 	s.arpDone, s.ipDone, s.flowDone = s.arpFindings, s.ipFindings, s.flowFindings
 	s.spoofDone, s.dhcpDone = s.spoofFinding, s.dhcpFinding
@@ -448,46 +450,20 @@ func (s *Scanner) endNow(saved []Finding) {
 	s.pending = saved
 }
 
-func (s *Scanner) evictARP(k *addrKey, e *arpEntry) {
-	s.stats.Evicted++
+// reportNow reports the findings of one entry at once.
+func reportNow[K, V any](s *Scanner, report func(*K, *V), k *K, v *V) {
 	saved := s.beginNow()
-	s.arpFindings(k, e)
+	report(k, v)
 	s.endNow(saved)
 }
 
-func (s *Scanner) evictIP(k *addrKey, e *ipEntry) {
-	s.stats.Evicted++
-	saved := s.beginNow()
-	s.ipFindings(k, e)
-	s.endNow(saved)
-}
-
-func (s *Scanner) evictSpoof(k *spoofKey, e *spoofEntry) {
-	s.stats.Evicted++
-	saved := s.beginNow()
-	s.spoofFinding(k, e)
-	s.endNow(saved)
-}
-
-func (s *Scanner) evictFlow(k *flowKey, e *flowState) {
-	s.stats.Evicted++
-	saved := s.beginNow()
-	s.flowFindings(k, e)
-	s.endNow(saved)
-}
-
-func (s *Scanner) evictReq(_ *uint64, e *reqEntry) {
-	s.stats.Evicted++
-	saved := s.beginNow()
-	s.reqFinding(e)
-	s.endNow(saved)
-}
-
-func (s *Scanner) evictDHCP(k *dhcpKey, e *dhcpEntry) {
-	s.stats.Evicted++
-	saved := s.beginNow()
-	s.dhcpFinding(k, e)
-	s.endNow(saved)
+// evictWith returns a table's eviction callback: an entry that has to make
+// room reports its findings first. It is made once, in New.
+func evictWith[K, V any](s *Scanner, report func(*K, *V)) func(*K, *V) {
+	return func(k *K, v *V) {
+		s.stats.Evicted++
+		reportNow(s, report, k, v)
+	}
 }
 
 // current returns the entry for k in t, inserting it when absent. An entry whose
@@ -500,9 +476,7 @@ func current[K interface {
 	v, fresh := t.upsert(k.hash(), k, ts)
 	if !fresh && last(v) < ts-int64(s.o.Window) {
 		kk := k
-		saved := s.beginNow()
-		done(&kk, v)
-		s.endNow(saved)
+		reportNow(s, done, &kk, v)
 		var zero V
 		*v = zero
 	}
