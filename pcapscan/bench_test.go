@@ -153,8 +153,9 @@ func BenchmarkObserve(b *testing.B) {
 }
 
 // peakEnv asks the test binary, run as a child process, to do one job and
-// exit: "file:PATH" scans a file, "stream:BYTES" scans a capture generated on
-// the fly through a pipe (no file of that size is needed), "run:CMD\x00ARG..."
+// exit: "file:PATH" scans a file, "stdin:" scans its standard input,
+// "gen:BYTES" writes a generated capture to its standard output (so that a
+// capture of any size can be streamed without a file), "run:CMD\x1fARG..."
 // runs a command. The child prints its own peak resident memory (VmHWM) or
 // the command's (getrusage), measured from a fresh small process: a child
 // forked straight from a large benchmark process would report that process's
@@ -170,8 +171,21 @@ func TestPeakMemoryChild(t *testing.T) {
 	}
 	var r io.Reader
 	switch kind, arg, _ := strings.Cut(spec, ":"); kind {
+	case "gen":
+		size, err := strconv.ParseInt(arg, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bw := bufio.NewWriterSize(os.Stdout, 1<<20)
+		if _, err := generateCapture(bw, size); err != nil {
+			t.Fatal(err)
+		}
+		if err := bw.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		os.Exit(0) // nothing more on stdout
 	case "run":
-		args := strings.Split(arg, "\x00")
+		args := strings.Split(arg, "\x1f")
 		cmd := exec.Command(args[0], args[1:]...)
 		start := time.Now()
 		out, err := cmd.CombinedOutput()
@@ -188,21 +202,8 @@ func TestPeakMemoryChild(t *testing.T) {
 		}
 		defer f.Close()
 		r = f
-	case "stream":
-		size, err := strconv.ParseInt(arg, 10, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pr, pw := io.Pipe()
-		go func() {
-			bw := bufio.NewWriterSize(pw, 1<<20)
-			_, err := generateCapture(bw, size)
-			if err == nil {
-				err = bw.Flush()
-			}
-			pw.CloseWithError(err)
-		}()
-		r = pr
+	case "stdin":
+		r = os.Stdin
 	}
 	sc := New(Options{})
 	if err := sc.Scan(r, func(Finding) {}); err != nil {
@@ -226,15 +227,38 @@ func statusKB(status []byte, name string) int64 {
 	return -1
 }
 
-// child runs the test binary as a child process with spec and returns the
-// integer fields it prints (name=value).
-func child(b *testing.B, spec string) map[string]int64 {
-	b.Helper()
+func childCmd(spec string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestPeakMemoryChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), peakEnv+"="+spec)
+	return cmd
+}
+
+// child runs the test binary as a child process with spec and returns the
+// integer fields it prints (name=value). With a gen spec, a second child
+// generates a capture of that many bytes into the first one's standard input.
+func child(b *testing.B, spec, gen string) map[string]int64 {
+	b.Helper()
+	cmd := childCmd(spec)
+	var g *exec.Cmd
+	if gen != "" {
+		g = childCmd(gen)
+		pipe, err := g.StdoutPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		cmd.Stdin = pipe
+		if err := g.Start(); err != nil {
+			b.Fatal(err)
+		}
+	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		b.Fatalf("child %q: %v\n%s", spec, err, out)
+	}
+	if g != nil {
+		if err := g.Wait(); err != nil {
+			b.Fatalf("generator child: %v", err)
+		}
 	}
 	fields := map[string]int64{}
 	for _, f := range strings.Fields(string(out)) {
@@ -249,22 +273,21 @@ func child(b *testing.B, spec string) map[string]int64 {
 
 // BenchmarkScanPeakMemory runs a whole scan in a child process and reports
 // its peak resident memory (VmHWM, which counts the mapped file pages too) for
-// the 300 MB file and for a 1.2 GB capture streamed through a pipe: the peak
-// must not depend on the capture's size. The streamed case includes the
-// generator's own memory.
+// the 300 MB file and for a 1.2 GB capture streamed through a pipe from a
+// generator process: the peak must not depend on the capture's size.
 func BenchmarkScanPeakMemory(b *testing.B) {
 	path, size := benchFile(b)
 	for _, tc := range []struct {
-		name, spec string
-		bytes      int64
+		name, spec, gen string
+		bytes           int64
 	}{
-		{"file-300MB", "file:" + path, size},
-		{"stream-1200MB", fmt.Sprintf("stream:%d", 4*int64(benchSize)), 4 * benchSize},
+		{"file-300MB", "file:" + path, "", size},
+		{"stream-1200MB", "stdin:", fmt.Sprintf("gen:%d", 4*int64(benchSize)), 4 * benchSize},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			var peak int64
 			for b.Loop() {
-				f := child(b, tc.spec)
+				f := child(b, tc.spec, tc.gen)
 				if f["packets"] == 0 || f["vmhwm"] <= 0 {
 					b.Fatalf("child did not scan: %v", f)
 				}
@@ -290,7 +313,7 @@ func BenchmarkPeerTshark(b *testing.B) {
 	var peak int64
 	var packets uint64
 	for b.Loop() {
-		f := child(b, "run:"+strings.Join([]string{tshark, "-r", path, "-q", "-z", "expert"}, "\x00"))
+		f := child(b, "run:"+strings.Join([]string{tshark, "-r", path, "-q", "-z", "expert"}, "\x1f"), "")
 		tsharkTime += time.Duration(f["wall"])
 		peak = max(peak, f["maxrss"])
 
