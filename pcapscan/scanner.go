@@ -106,6 +106,10 @@ type Scanner struct {
 	arp   *table[addrKey, arpEntry]
 	ips   *table[addrKey, ipEntry]
 	paths *table[addrKey, pathEntry]
+	// remote has a bit set for every address ever seen behind a router, so
+	// that most packets skip the paths lookup (a set bit may be a collision:
+	// it only costs that lookup).
+	remote bitset
 	macs  *table[macKey, macEntry]
 	spoof *table[spoofKey, spoofEntry]
 	flows *table[flowKey, flowState]
@@ -177,6 +181,7 @@ func (s *Scanner) Reset() {
 		s.arp.reset()
 		s.ips.reset()
 		s.paths.reset()
+		clear(s.remote[:])
 		s.macs.reset()
 		s.spoof.reset()
 		s.flows.reset()

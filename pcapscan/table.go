@@ -122,3 +122,10 @@ func hashBytes(b []byte) uint64 {
 	copy(tail[:], b)
 	return mix(mix(h, binary.LittleEndian.Uint64(tail[:])), 0x2545f491)
 }
+
+// bitset is a 64 Ki-bit set of hash values, 8 KiB, small enough to stay in the
+// CPU's cache.
+type bitset [1 << 10]uint64
+
+func (b *bitset) add(h uint64)      { b[h>>54] |= 1 << (h >> 48 & 63) }
+func (b *bitset) has(h uint64) bool { return b[h>>54]&(1<<(h>>48&63)) != 0 }
