@@ -110,12 +110,12 @@ type Scanner struct {
 	// that most packets skip the paths lookup (a set bit may be a collision:
 	// it only costs that lookup).
 	remote bitset
-	macs  *table[macKey, macEntry]
-	spoof *table[spoofKey, spoofEntry]
-	flows *table[flowKey, flowState]
-	reqs  *table[uint64, reqEntry]
-	dhcp  *table[dhcpKey, dhcpEntry]
-	dups  []dupEntry
+	macs   *table[macKey, macEntry]
+	spoof  *table[spoofKey, spoofEntry]
+	flows  *table[flowKey, flowState]
+	reqs   *table[uint64, reqEntry]
+	dhcp   *table[dhcpKey, dhcpEntry]
+	dups   []dupEntry
 
 	emit      func(Finding)
 	now       int64
