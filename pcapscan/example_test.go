@@ -109,6 +109,26 @@ func ExampleReader() {
 	// 3 true 42 Mar  1 12:00:00.002
 }
 
+// Packets ranges over the frames of a capture.
+func ExampleReader_Packets() {
+	rd, err := pcapscan.NewReaderBytes(twoAnswers(), pcapscan.ReaderOptions{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	n := 0
+	for p, err := range rd.Packets() {
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		n += len(p.Data)
+	}
+	fmt.Println(n, "bytes")
+	// Output:
+	// 126 bytes
+}
+
 // A damaged capture still yields the findings before the damage, and an error
 // naming the byte offset and frame number.
 func ExampleFormatError() {

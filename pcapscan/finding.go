@@ -100,7 +100,8 @@ func (s *Severity) UnmarshalText(b []byte) error {
 // Flow is a TCP connection's two ends: the client (the side that sent the first
 // SYN, or the first packet seen) and the server.
 type Flow struct {
-	Client, Server netip.AddrPort
+	Client netip.AddrPort // the side that opened the connection
+	Server netip.AddrPort // the side it connected to
 }
 
 // String returns "A:port-B:port" (IPv6 addresses in brackets).
@@ -113,8 +114,8 @@ func (f Flow) String() string {
 
 // Event is one piece of evidence a MAC left: what it did, when, in which frame.
 type Event struct {
-	Time  time.Time `json:"time"`
-	Frame uint64    `json:"frame"`
+	Time  time.Time `json:"time"`  // capture time of the frame
+	Frame uint64    `json:"frame"` // frame number, from 1
 	// What is one of "arp-request", "arp-reply", "arp-gratuitous", "arp-probe",
 	// "ip-source", "echo-reply", "na" (IPv6 neighbour advertisement),
 	// "ns-probe" (IPv6 DAD probe), "next-hop" (carried routed traffic),
@@ -126,19 +127,19 @@ type Event struct {
 // per-address timeline. Events holds at most Options.MaxEvents entries (the
 // first half and the latest half of them); Count counts all.
 type MACEvidence struct {
-	MAC    net.HardwareAddr
-	First  time.Time
-	Last   time.Time
-	Count  int
-	Events []Event
+	MAC    net.HardwareAddr // the MAC this lane is about
+	First  time.Time        // its first evidence
+	Last   time.Time        // its last evidence
+	Count  int              // all its evidence packets, kept in Events or not
+	Events []Event          // the first and the latest events, in frame order
 }
 
 // Finding is one anomaly. Fields that do not apply to a kind are zero: IP for
 // flow findings without address, Flow for address findings, RequestID except
 // for request-id-repeat.
 type Finding struct {
-	Kind     Kind
-	Severity Severity
+	Kind     Kind     // what was found; see the Kind constants
+	Severity Severity // how bad it is, by the pattern seen
 	// First and Last are the capture times of the first and last evidence.
 	First, Last time.Time
 	// Count is the number of evidence packets (claims, answers, requests,

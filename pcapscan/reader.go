@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"math"
 	"math/bits"
 	"time"
@@ -29,10 +30,10 @@ var (
 // the number (from 1) of the frame that record would have been. Packets read
 // before the error are valid.
 type FormatError struct {
-	Offset int64
-	Frame  uint64
-	Err    error // ErrNotCapture, ErrTruncated or ErrCorrupt
-	Msg    string
+	Offset int64  // byte offset of the record or block at fault
+	Frame  uint64 // number of the frame it would have been, from 1
+	Err    error  // ErrNotCapture, ErrTruncated or ErrCorrupt
+	Msg    string // what is wrong, naming the bad value
 }
 
 // Error returns "frame N at byte OFFSET: MSG: ERR".
@@ -339,6 +340,28 @@ func (r *Reader) readPcapHeader() error {
 	}
 	r.pos += 24
 	return nil
+}
+
+// Packets returns an iterator over the remaining frames. It stops after the
+// last frame, or yields one error (never io.EOF) and stops. Each Packet's Data
+// is valid until the loop continues.
+//
+//	for p, err := range rd.Packets() {
+//		if err != nil { return err }
+//		use(p)
+//	}
+func (r *Reader) Packets() iter.Seq2[Packet, error] {
+	return func(yield func(Packet, error) bool) {
+		for {
+			p, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if !yield(p, err) || err != nil {
+				return
+			}
+		}
+	}
 }
 
 // Next returns the next frame, or io.EOF after the last one. Any other error is a

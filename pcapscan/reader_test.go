@@ -369,3 +369,31 @@ type byteOrder interface {
 	binary.ByteOrder
 	binary.AppendByteOrder
 }
+
+func TestReaderPacketsIterator(t *testing.T) {
+	data := pcapFile(binary.LittleEndian, false, 1, pcapRec{data: []byte("a")}, pcapRec{data: []byte("bb")}, pcapRec{caplen: 1 << 30, data: []byte("c")})
+	rd, err := NewReaderBytes(data, ReaderOptions{})
+	require.NoError(t, err)
+	var sizes []int
+	var errs []error
+	for p, err := range rd.Packets() {
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		sizes = append(sizes, len(p.Data))
+	}
+	assert.Equal(t, []int{1, 2}, sizes)
+	require.Len(t, errs, 1, "one error, then the iterator stops")
+	assert.ErrorIs(t, errs[0], ErrCorrupt)
+
+	// Stopping early is allowed.
+	rd, err = NewReaderBytes(data, ReaderOptions{})
+	require.NoError(t, err)
+	for range rd.Packets() {
+		break
+	}
+	p, err := rd.Next()
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2), p.Frame)
+}

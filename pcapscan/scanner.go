@@ -52,7 +52,8 @@ type Options struct {
 	// TableSize is the number of entries in each address table (ARP claims,
 	// IP sources, next hops, MACs, request IDs); the flow table has four
 	// times as many. Memory is fixed by it: about 5.5 KiB per entry in all
-	// tables together, so the default 4096 uses about 23 MiB.
+	// tables together, so the default 4096 uses about 23 MiB. At most
+	// 1<<20 (about 5.5 GiB).
 	TableSize int
 	// MaxPacket bounds a frame's captured length; see ReaderOptions.
 	MaxPacket int
@@ -84,7 +85,11 @@ func (o *Options) defaults() {
 	if o.TableSize <= 0 {
 		o.TableSize = 4096
 	}
+	o.TableSize = min(o.TableSize, maxTableSize)
 }
+
+// maxTableSize bounds Options.TableSize.
+const maxTableSize = 1 << 20
 
 // Stats counts what a scan saw.
 type Stats struct {

@@ -46,7 +46,10 @@ func main() {
 // headers collects repeated -header flags.
 type headers []string
 
-func (h *headers) String() string     { return strings.Join(*h, ",") }
+// String implements flag.Value.
+func (h *headers) String() string { return strings.Join(*h, ",") }
+
+// Set implements flag.Value: each -header adds a name.
 func (h *headers) Set(v string) error { *h = append(*h, v); return nil }
 
 const progressThreshold = 100 << 20
