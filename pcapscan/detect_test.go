@@ -1,6 +1,8 @@
 package pcapscan
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"testing"
@@ -436,4 +438,49 @@ func TestBoundedMemoryEvicts(t *testing.T) {
 	assert.Len(t, ofKind(got, ARPConflict), n)
 	assert.Positive(t, sc.Stats().Evicted)
 	assert.LessOrEqual(t, sc.arp.len(), 64)
+}
+
+func TestIPv6ConflictAndEcho(t *testing.T) {
+	x6, c6 := netip.MustParseAddr("2001:db8::10"), netip.MustParseAddr("2001:db8::30")
+	reply := func(src mac, seq uint16) []byte {
+		return eth(macC, src, etherIPv6, ipv6(x6, c6, 64, protoICMPv6, icmpEcho(icmp6EchoReply, 5, seq)))
+	}
+	c := newCapture(t)
+	c.add(0, eth(bcast, macC, etherIPv6, ipv6(c6, x6, 64, protoICMPv6, icmpEcho(icmp6EchoRequest, 5, 1))))
+	c.add(ms, reply(macA, 1))
+	c.add(2*ms, reply(macB, 1))
+	c.add(time.Second, reply(macA, 2))
+	got := c.scan(Options{})
+	assert.ElementsMatch(t, []Kind{EchoMultiResponder, IPMACConflict}, kinds(got))
+	for _, f := range got {
+		assert.Equal(t, x6, f.IP)
+		assert.Equal(t, Critical, f.Severity, f.Kind)
+		assert.Equal(t, []string{"02:00:00:00:00:0a", "02:00:00:00:00:0b"}, macStrings(f))
+	}
+}
+
+func TestSLL2InterfacesAreSegments(t *testing.T) {
+	// tcpdump -i any: one address seen from two MACs on two interfaces is two
+	// links, not a conflict; on one interface it is.
+	sll2 := func(ifindex uint32, src mac, payload []byte) []byte {
+		b := binary.BigEndian.AppendUint16(nil, etherARP)
+		b = append(b, 0, 0)
+		b = binary.BigEndian.AppendUint32(b, ifindex)
+		b = append(b, 0, 1, 1, 6)
+		b = append(b, src[:]...)
+		b = append(b, 0, 0)
+		return append(b, payload...)
+	}
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, LinkSLL2, 0)
+	require.NoError(t, err)
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	require.NoError(t, w.WritePacket(at, sll2(3, macA, arpMsg(2, macA, ipX, macC, ipC)), 0))
+	require.NoError(t, w.WritePacket(at.Add(ms), sll2(4, macB, arpMsg(2, macB, ipX, macC, ipC)), 0))
+	require.NoError(t, w.WritePacket(at.Add(2*ms), sll2(4, macA, arpMsg(2, macA, ipX, macC, ipC)), 0))
+	require.NoError(t, w.Flush())
+	var got []Finding
+	require.NoError(t, New(Options{}).Scan(&buf, func(f Finding) { got = append(got, f) }))
+	require.Len(t, got, 1)
+	assert.Equal(t, []uint64{2, 3}, got[0].Frames, "only the two claims on interface 4")
 }
