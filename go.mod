@@ -3,6 +3,7 @@ module github.com/addrguard/addrguard
 go 1.26.0
 
 require (
+	github.com/mdlayher/packet v1.2.0
 	github.com/stretchr/testify v1.12.1
 	go.etcd.io/bbolt v1.4.3
 	go4.org/netipx v0.0.0-20260823151212-3075585bcbeb
@@ -11,6 +12,9 @@ require (
 )
 
 require (
+	github.com/mdlayher/socket v0.7.0 // indirect
 	go.yaml.in/yaml/v2 v2.4.2 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	golang.org/x/net v0.59.0 // indirect
+	golang.org/x/sync v0.23.0 // indirect
 )
