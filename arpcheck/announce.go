@@ -17,6 +17,8 @@ type announcer struct {
 	tries    int
 	interval time.Duration
 	done     chan error
+	resume   func() // pause of the clock while the caller handles the end
+	awaited  bool   // a caller waits on done (Announce), rather than nobody (a defence)
 	finished bool
 }
 
@@ -33,7 +35,7 @@ func (a *announcer) fire(p *Prober, now time.Time) {
 			p.schedule(a, now.Add(d))
 			return
 		}
-		a.end(fmt.Errorf("arpcheck: announce %s: %w", a.addr, linkError(err)))
+		a.endPaused(p, fmt.Errorf("arpcheck: announce %s: %w", a.addr, linkError(err)))
 		return
 	}
 	if wait > 0 {
@@ -46,7 +48,7 @@ func (a *announcer) fire(p *Prober, now time.Time) {
 		p.schedule(a, now.Add(a.interval))
 		return
 	}
-	a.end(nil)
+	a.endPaused(p, nil)
 }
 
 func (a *announcer) end(err error) {
@@ -56,10 +58,19 @@ func (a *announcer) end(err error) {
 	}
 }
 
+func (a *announcer) endPaused(p *Prober, err error) {
+	if !a.finished {
+		if a.awaited {
+			a.resume = p.pause()
+		}
+		a.end(err)
+	}
+}
+
 // startAnnounce queues n announcements of addr, the first one now. Callers hold
 // p.mu.
-func (p *Prober) startAnnounce(addr netip.Addr, n int) *announcer {
-	a := &announcer{sched: sched{idx: -1}, addr: addr, left: n, interval: p.timing.AnnounceInterval, done: make(chan error, 1)}
+func (p *Prober) startAnnounce(addr netip.Addr, n int, awaited bool) *announcer {
+	a := &announcer{sched: sched{idx: -1}, addr: addr, left: n, interval: p.timing.AnnounceInterval, done: make(chan error, 1), awaited: awaited}
 	p.schedule(a, p.clock.Now())
 	p.arm()
 	return a
@@ -84,15 +95,24 @@ func (p *Prober) Announce(ctx context.Context, addr netip.Addr) error {
 		p.mu.Unlock()
 		return err
 	}
-	an := p.startAnnounce(a, p.timing.AnnounceNum)
+	an := p.startAnnounce(a, p.timing.AnnounceNum, true)
 	p.mu.Unlock()
 	select {
 	case err := <-an.done:
+		p.mu.Lock()
+		resume := an.resume
+		p.mu.Unlock()
+		if resume != nil {
+			defer resume()
+		}
 		return err
 	case <-ctx.Done():
 		p.mu.Lock()
 		p.unschedule(an)
 		an.end(ctx.Err())
+		if an.resume != nil {
+			an.resume()
+		}
 		p.mu.Unlock()
 		if an.sent == 0 {
 			return fmt.Errorf("arpcheck: announce %s: %w", a, errorsJoin(ErrNoProbeSent, ctx.Err()))

@@ -126,7 +126,7 @@ func (cl *claimState) onConflict(p *Prober, f *Frame, now time.Time) {
 		cl.lose(p, h, ErrAddressLost)
 	case fresh:
 		cl.lastDefend = now
-		p.startAnnounce(cl.addr, 1)
+		p.startAnnounce(cl.addr, 1, false)
 		cl.emit(p, ClaimEvent{Kind: Defended, Addr: cl.addr, Holder: h, At: now})
 	}
 }

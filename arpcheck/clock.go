@@ -20,6 +20,25 @@ type Timer interface {
 	Reset(d time.Duration) bool
 }
 
+// ClockPauser is the optional interface of a Clock that moves by itself, as
+// arpchecktest's fake clock does when the network is idle. A Prober pauses it
+// while it works outside timer callbacks (registering addresses, handing a
+// verdict to its caller), so that fake time never jumps in the middle of that
+// work; resume must be called exactly once.
+type ClockPauser interface {
+	Pause() (resume func())
+}
+
+func noop() {}
+
+// pause pauses the clock if it can be paused.
+func (p *Prober) pause() func() {
+	if cp, ok := p.clock.(ClockPauser); ok {
+		return cp.Pause()
+	}
+	return noop
+}
+
 type realClock struct{}
 
 func (realClock) Now() time.Time { return time.Now() }

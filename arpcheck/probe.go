@@ -52,11 +52,19 @@ type probe struct {
 
 const maxHolders = 32
 
+// verdict is a result on its way to the caller, with the clock pause that
+// keeps fake time still until the caller has handled it.
+type verdict struct {
+	Result
+	resume func()
+}
+
 // call is one ProbeAll invocation.
 type call struct {
-	results  chan Result
+	results  chan verdict
 	stop     bool
-	inflight *probe           // list head
+	stopped  bool
+	inflight *probe          // list head
 	byMAC    map[[6]byte]int // distinct probed addresses each holder MAC answered for
 }
 
@@ -203,7 +211,14 @@ func (pr *probe) finish(p *Prober, st Status, err error) {
 		r.Reason = err.Error()
 	}
 	p.log.Debug("arpcheck: verdict", "addr", r.Addr, "status", r.Status, "holders", len(r.Holders), "probes", r.ProbesSent)
-	c.results <- r // cannot block: one slot per probe in flight
+	c.results <- verdict{r, p.pause()} // cannot block: one slot per probe in flight
+	if c.stop && r.Status == InUse && !c.stopped {
+		// Stop the rest here, in the same instant, not when the caller gets to it.
+		c.stopped = true
+		for c.inflight != nil {
+			c.inflight.finish(p, Unknown, errStopped)
+		}
+	}
 }
 
 // Probe checks one address and returns its verdict. The error is non-nil when
@@ -241,7 +256,9 @@ func (p *Prober) ProbeAll(ctx context.Context, addrs iter.Seq[netip.Addr], opts 
 	if err != nil {
 		return err
 	}
-	c := &call{results: make(chan Result, p.maxIn), stop: opts.StopOnConflict}
+	c := &call{results: make(chan verdict, p.maxIn), stop: opts.StopOnConflict}
+	resume := p.pause() // time stands still while this goroutine works
+	defer func() { resume() }()
 	var (
 		inflight, index, unsent int
 		firstErr                error
@@ -253,7 +270,9 @@ func (p *Prober) ProbeAll(ctx context.Context, addrs iter.Seq[netip.Addr], opts 
 			firstErr = err
 		}
 	}
-	deliver := func(r Result) {
+	deliver := func(v verdict) {
+		r := v.Result
+		defer v.resume()
 		inflight--
 		if r.Status == Unknown {
 			note(r.Err)
@@ -264,16 +283,24 @@ func (p *Prober) ProbeAll(ctx context.Context, addrs iter.Seq[netip.Addr], opts 
 		if fn != nil {
 			fn(r)
 		}
-		if c.stop && r.Status == InUse && !stopped {
+		if c.stop && r.Status == InUse {
 			stopped = true
-			p.cancelCall(c, errStopped)
 		}
 	}
 	waitOne := func() {
 		select {
-		case r := <-c.results:
-			deliver(r)
+		case v := <-c.results:
+			deliver(v)
+			return
+		default:
+		}
+		resume()
+		select {
+		case v := <-c.results:
+			resume = p.pause()
+			deliver(v)
 		case <-done:
+			resume = p.pause()
 			done, cancelled = nil, true
 			p.cancelCall(c, ctx.Err())
 		}

@@ -75,7 +75,10 @@ func Scaled(total time.Duration) Timing {
 	scale := func(d time.Duration) time.Duration {
 		return time.Duration(int64(d) * int64(total) / int64(longest))
 	}
-	t.ProbeWait, t.ProbeMin, t.ProbeMax, t.AnnounceWait = scale(RFCProbeWait), scale(RFCProbeMin), scale(RFCProbeMax), scale(RFCAnnounceWait)
+	unit := scale(time.Second) // RFC's values are whole seconds
+	t.ProbeWait, t.ProbeMin, t.ProbeMax = unit, unit, 2*unit
+	// The remainder, so that rounding never makes the schedule overrun total.
+	t.AnnounceWait = total - t.ProbeWait - (RFCProbeNum-1)*t.ProbeMax
 	t.Linger = max(scale(RFC.Linger), 5*time.Millisecond)
 	return t
 }

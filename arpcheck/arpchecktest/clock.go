@@ -2,6 +2,7 @@ package arpchecktest
 
 import (
 	"container/heap"
+	"sync"
 	"time"
 
 	"github.com/addrguard/addrguard/arpcheck"
@@ -25,6 +26,7 @@ type Clock struct {
 	active  int // queued timers made through AfterFunc
 	manual  bool
 	firing  int // callbacks running now
+	paused  int // Pause calls not yet resumed
 	stopped bool
 }
 
@@ -129,6 +131,24 @@ func (t *fakeTimer) Reset(d time.Duration) bool {
 	return was
 }
 
+// Pause stops the clock from moving by itself until resume is called; Advance
+// still moves it. Probers pause it while they work outside timer callbacks. It
+// satisfies arpcheck.ClockPauser.
+func (c *Clock) Pause() (resume func()) {
+	c.n.mu.Lock()
+	defer c.n.mu.Unlock()
+	c.paused++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c.n.mu.Lock()
+			defer c.n.mu.Unlock()
+			c.paused--
+			c.n.cond.Broadcast()
+		})
+	}
+}
+
 // SetAuto turns automatic advancing on (the default) or off. With it off, time
 // moves only through Advance.
 func (c *Clock) SetAuto(on bool) {
@@ -184,7 +204,7 @@ func (c *Clock) run() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for !c.stopped {
-		if !c.manual && c.active > 0 && c.firing == 0 && n.idleLocked() {
+		if !c.manual && c.active > 0 && c.firing == 0 && c.paused == 0 && n.idleLocked() {
 			c.fireLocked()
 			continue
 		}

@@ -213,7 +213,11 @@ func Garbage(mac net.HardwareAddr) [][]byte {
 	badOpt[len(badOpt)-7] = 0 // option length 0
 	badLen := append([]byte(nil), ns...)
 	badLen[18] = 0xff // payload length past the frame
-	return [][]byte{truncated, badHlen, badOp, shortAddrs, badOpt, badLen, probe[:13]}
+	all := [][]byte{truncated, badHlen, badOp, shortAddrs, badOpt, badLen}
+	for _, f := range all {
+		copy(f[0:6], "\xff\xff\xff\xff\xff\xff") // broadcast, so every port reads them
+	}
+	return all
 }
 
 // AddGarbage adds a host that answers every broadcast frame it sees with the
@@ -226,9 +230,7 @@ func (n *Network) AddGarbage(mac net.HardwareAddr, opts HostOptions) *Host {
 			return
 		}
 		for _, j := range junk {
-			if len(j) >= 14 {
-				h.send(j)
-			}
+			h.send(j)
 		}
 	}}
 	return n.addHost(opts.name(mac), mac, h)
