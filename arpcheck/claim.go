@@ -181,6 +181,7 @@ func (p *Prober) Claim(ctx context.Context, addr netip.Addr, opts ClaimOptions) 
 	if res.Status == InUse {
 		p.mu.Lock()
 		p.conflict.count++
+		p.conflict.lastClaim = res.Started // limits are counted between first probes
 		p.mu.Unlock()
 		return &ConflictError{Addr: a, Holder: res.Holders[0], Err: ErrInUse}
 	}

@@ -258,11 +258,31 @@ func (p *Prober) Monitor(ctx context.Context, opts MonitorOptions, fn func(Event
 		p.mu.Unlock()
 		return err
 	}
+	// Hear advertisements to all nodes, and DAD probes for our IPv6 addresses.
+	groups := []net.HardwareAddr{allNodesMAC}
+	for a := range m.mine {
+		if a.Is6() {
+			_, g := SolicitedNodeGroup(a)
+			groups = append(groups, g)
+		}
+	}
+	for i, g := range groups {
+		if err := p.joinGroup(g); err != nil {
+			for _, j := range groups[:i] {
+				p.leaveGroup(j)
+			}
+			p.mu.Unlock()
+			return err
+		}
+	}
 	p.monitors[m] = struct{}{}
 	p.mu.Unlock()
 	defer func() {
 		p.mu.Lock()
 		delete(p.monitors, m)
+		for _, g := range groups {
+			p.leaveGroup(g)
+		}
 		p.mu.Unlock()
 	}()
 	for {
