@@ -317,7 +317,7 @@ func TestMonitorWindow(t *testing.T) {
 	n, p, _ := newNet(t, arpcheck.Options{})
 	events, stop := monitorRun(t, n, p, arpcheck.MonitorOptions{Window: 900 * time.Millisecond})
 	defer stop()
-	events() // registered
+	events()                                                                    // registered
 	n.AddAnnouncer(peerMAC, arpchecktest.HostOptions{}, addr10, 2*time.Second)  // 2, 4, 6 s
 	n.AddAnnouncer(thirdMAC, arpchecktest.HostOptions{}, addr10, 3*time.Second) // 3, 6 s
 	n.Clock().Advance(5 * time.Second)

@@ -269,6 +269,7 @@ type Endpoint struct {
 	// reader state, for the clock's idle test
 	reading   bool // a ReadFrom is waiting for a frame
 	everRead  bool
+	hasReader bool // a Prober owns the endpoint and will read it
 	closed    bool
 	linkDown  bool
 	noCarrier bool
@@ -290,6 +291,9 @@ func (n *Network) Attach(name string, mac net.HardwareAddr) *Endpoint {
 // network's clock (opts.Clock is replaced). The Prober owns the endpoint.
 func (n *Network) NewProber(name string, mac net.HardwareAddr, opts arpcheck.Options) (*arpcheck.Prober, *Endpoint, error) {
 	e := n.Attach(name, mac)
+	n.mu.Lock()
+	e.hasReader = true
+	n.mu.Unlock()
 	opts.Clock = n.clock
 	p, err := arpcheck.NewFromTransport(e.Interface(), e, opts)
 	if err != nil {
@@ -330,14 +334,14 @@ func (e *Endpoint) receive(n *Network, b []byte) {
 	e.packets++
 }
 
-// busy: frames wait to be read, or the reader has one it is still handling.
-// An endpoint nobody reads holds the auto clock once a frame reaches it, so
-// close endpoints that are not read.
+// busy: the endpoint has a reader (one has called ReadFrom, or a Prober owns
+// it) and frames wait for it, or it is still handling one. Frames queued on an
+// endpoint nobody reads do not hold the clock.
 func (e *Endpoint) busy() bool {
-	if e.closed {
+	if e.closed || !(e.everRead || e.hasReader) {
 		return false
 	}
-	return len(e.queue) > 0 || e.downErr || (e.everRead && !e.reading)
+	return len(e.queue) > 0 || e.downErr || !e.reading
 }
 
 // ReadFrom blocks until a frame arrives, then copies it into b. It returns an
