@@ -35,7 +35,7 @@ func (a *announcer) fire(p *Prober, now time.Time) {
 			p.schedule(a, now.Add(d))
 			return
 		}
-		a.endPaused(p, fmt.Errorf("arpcheck: announce %s: %w", a.addr, linkError(err)))
+		a.endPaused(p, p.sendError("announce "+a.addr.String(), err))
 		return
 	}
 	if wait > 0 {

@@ -79,7 +79,7 @@ func (pr *probe) fire(p *Prober, now time.Time) {
 				p.schedule(pr, now.Add(d))
 				return
 			}
-			p.failAll(fmt.Errorf("arpcheck: send probe for %s: %w", pr.addr, linkError(err)))
+			p.failAll(p.sendError("send probe for "+pr.addr.String(), err))
 			return
 		}
 		if wait > 0 {

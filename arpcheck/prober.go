@@ -338,7 +338,10 @@ func (p *Prober) pollDrops() {
 // ---- sending ----
 
 const (
-	maxSendRetries = 6
+	// ENOBUFS is retried with doubling backoff for about a second in all: long
+	// enough for a full transmit queue to drain and for a lost carrier to show
+	// in the link flags, short enough to keep the call bounded.
+	maxSendRetries = 10
 	firstBackoff   = time.Millisecond
 )
 
@@ -355,6 +358,19 @@ func (p *Prober) sendFrame(now time.Time, build func([]byte) []byte) (wait time.
 	}
 	p.stats.FramesSent++
 	return 0, nil
+}
+
+// sendError describes a send that failed for good; if the link is down or lost
+// its carrier, which is the usual reason, the error says so (ErrLinkDown).
+func (p *Prober) sendError(what string, err error) error {
+	err = linkError(err)
+	if errors.Is(err, ErrLinkDown) {
+		return fmt.Errorf("arpcheck: %s: %w", what, err)
+	}
+	if lerr := p.linkState(); lerr != nil {
+		return fmt.Errorf("arpcheck: %s: %w (%w)", what, lerr, err)
+	}
+	return fmt.Errorf("arpcheck: %s: %w", what, err)
 }
 
 // retryable says whether a send error is worth another try later, and how much
