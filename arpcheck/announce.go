@@ -23,26 +23,19 @@ type announcer struct {
 }
 
 func (a *announcer) fire(p *Prober, now time.Time) {
-	wait, err := p.sendFrame(now, func(b []byte) []byte {
+	sent, err := p.sendFor(a, now, &a.tries, func(b []byte) []byte {
 		if a.addr.Is4() {
 			return AppendAnnouncement(b, p.mac, a.addr)
 		}
 		return AppendUnsolicitedAdvert(b, p.mac, a.addr)
 	})
 	if err != nil {
-		if d, ok := p.retryable(err, a.tries); ok {
-			a.tries++
-			p.schedule(a, now.Add(d))
-			return
-		}
 		a.endPaused(p, p.sendError("announce "+a.addr.String(), err))
 		return
 	}
-	if wait > 0 {
-		p.schedule(a, now.Add(wait))
+	if !sent {
 		return
 	}
-	a.tries = 0
 	a.sent++
 	if a.left--; a.left > 0 {
 		p.schedule(a, now.Add(a.interval))

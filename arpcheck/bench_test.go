@@ -251,4 +251,3 @@ func arpingD(b *testing.B, h *testnet.Host, addr string) bool {
 	b.Errorf("arping -D %s: %v: %s", addr, err, out)
 	return false
 }
-

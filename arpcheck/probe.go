@@ -71,22 +71,14 @@ type call struct {
 func (pr *probe) fire(p *Prober, now time.Time) {
 	switch pr.state {
 	case stWaiting:
-		wait, err := p.sendFrame(now, func(b []byte) []byte { return pr.appendTo(b, p.mac) })
+		sent, err := p.sendFor(pr, now, &pr.tries, func(b []byte) []byte { return pr.appendTo(b, p.mac) })
 		if err != nil {
-			if d, ok := p.retryable(err, pr.tries); ok {
-				pr.tries++
-				p.log.Debug("arpcheck: send retry", "addr", pr.addr, "err", err, "backoff", d)
-				p.schedule(pr, now.Add(d))
-				return
-			}
 			p.failAll(p.sendError("send probe for "+pr.addr.String(), err))
 			return
 		}
-		if wait > 0 {
-			p.schedule(pr, now.Add(wait))
+		if !sent {
 			return
 		}
-		pr.tries = 0
 		pr.sent++
 		if pr.sent == 1 {
 			pr.started = now

@@ -345,19 +345,28 @@ const (
 	firstBackoff   = time.Millisecond
 )
 
-// sendFrame writes the frame built by build, if the rate limit allows. It
-// returns wait > 0 when the caller must try again that much later.
-func (p *Prober) sendFrame(now time.Time, build func([]byte) []byte) (wait time.Duration, err error) {
+// sendFor sends the frame build makes for task t, which is rescheduled when the
+// rate limit or an ENOBUFS retry says "later" (sent false, err nil). err is a
+// send failure for good. tries counts t's failed attempts at this frame.
+func (p *Prober) sendFor(t task, now time.Time, tries *int, build func([]byte) []byte) (sent bool, err error) {
 	frame := build(p.wbuf[:0])
 	p.wbuf = frame[:0]
 	if w, ok := p.bucket.take(now, len(frame)); !ok {
-		return w, nil
+		p.schedule(t, now.Add(w))
+		return false, nil
 	}
 	if _, err := p.t.WriteTo(frame, &packet.Addr{HardwareAddr: net.HardwareAddr(frame[0:6])}); err != nil {
-		return 0, err
+		if d, ok := p.retryable(err, *tries); ok {
+			*tries++
+			p.log.Debug("arpcheck: send retry", "err", err, "backoff", d)
+			p.schedule(t, now.Add(d))
+			return false, nil
+		}
+		return false, err
 	}
+	*tries = 0
 	p.stats.FramesSent++
-	return 0, nil
+	return true, nil
 }
 
 // sendError describes a send that failed for good; if the link is down or lost

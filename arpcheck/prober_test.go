@@ -645,3 +645,19 @@ func TestClosed(t *testing.T) {
 	assert.True(t, errors.Is(err, arpcheck.ErrClosed), "%v", err)
 	require.NoError(t, p.Close(), "closing twice is fine")
 }
+
+// Frames the socket dropped while an address was probed may have held its
+// answer: no free verdict then.
+func TestDropsMakeUnknown(t *testing.T) {
+	n := arpchecktest.NewNetwork(arpchecktest.Options{QueueLen: 2})
+	t.Cleanup(n.Close)
+	p, _, err := n.NewProber("eth0", ourMAC, arpcheck.Options{Timing: arpcheck.Fast})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	n.AddGarbage(thirdMAC, arpchecktest.HostOptions{}) // six frames at once for each probe
+	r, err := p.Probe(ctxT(t), addr10)
+	require.Error(t, err)
+	assert.Equal(t, arpcheck.Unknown, r.Status)
+	assert.Contains(t, r.Reason, "dropped")
+	assert.Positive(t, p.Stats().KernelDrops)
+}
