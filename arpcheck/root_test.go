@@ -15,6 +15,7 @@ import (
 
 	"github.com/addrguard/addrguard/arpcheck"
 	"github.com/addrguard/addrguard/internal/testnet"
+	"github.com/mdlayher/packet"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -371,6 +372,58 @@ func TestRootIPv6DAD(t *testing.T) {
 		last = out
 		return err == nil && regexp.MustCompile(`2001:db8::5/64 scope global .*dadfailed`).MatchString(out)
 	}, 3*time.Second, 50*time.Millisecond, "the peer saw our solicitation and gave the address up")
+}
+
+// The kernel filter: of frames arriving, only ARP (and neighbour discovery)
+// reach the prober; its own frames never come back.
+func TestRootKernelFilter(t *testing.T) {
+	a, b := testnet.Pair(t)
+	for _, h := range []*testnet.Host{a, b} {
+		_, err := h.Run("sysctl", "-w", "net.ipv6.conf.eth0.disable_ipv6=1") // no stray NDP
+		require.NoError(t, err)
+	}
+	p := proberIn(t, a, arpcheck.Options{Timing: arpcheck.Fast})
+	_, err := p.Probe(ctxT(t), netip.MustParseAddr("192.0.2.1"))
+	require.NoError(t, err)
+	assert.Equal(t, uint64(3), p.Stats().FramesSent)
+	assert.Zero(t, p.Stats().FramesRead, "our own probes never come back")
+	// The host's own ARP requests (its kernel resolving a neighbour) are
+	// outgoing frames: the filter drops them.
+	require.NoError(t, a.AddAddr(pfx("192.0.2.1/24")))
+	assert.ErrorIs(t, a.Ping(netip.MustParseAddr("192.0.2.50"), 1500*time.Millisecond), testnet.ErrNoReply)
+	assert.Zero(t, p.Stats().FramesRead, "the host's own ARP requests are dropped in the kernel")
+
+	// From b: an IPv4 frame, an ARP reply over another hardware type, a real
+	// ARP announcement.
+	ipv4 := append(append([]byte{}, a.MAC...), b.MAC...)
+	ipv4 = append(ipv4, 0x08, 0x00, 0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 192, 0, 2, 2, 192, 0, 2, 1)
+	ieee := arpcheck.AppendAnnouncement(nil, b.MAC, netip.MustParseAddr("192.0.2.2"))
+	ieee[15] = 6
+	for _, f := range [][]byte{ipv4, ieee, arpcheck.AppendAnnouncement(nil, b.MAC, netip.MustParseAddr("192.0.2.2"))} {
+		require.NoError(t, sendRaw(b, f))
+	}
+	require.Eventually(t, func() bool { return p.Stats().FramesRead == 1 }, 2*time.Second, 10*time.Millisecond)
+	time.Sleep(50 * time.Millisecond)
+	st := p.Stats()
+	assert.Equal(t, uint64(1), st.FramesRead, "only the announcement passed")
+	assert.Zero(t, st.Malformed+st.Unrelated)
+}
+
+// sendRaw writes one frame from h's eth0 through a plain packet socket.
+func sendRaw(h *testnet.Host, frame []byte) error {
+	return h.Do(func() error {
+		ifi, err := net.InterfaceByName(h.Ifname)
+		if err != nil {
+			return err
+		}
+		c, err := packet.Listen(ifi, packet.Raw, 0, nil)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.WriteTo(frame, &packet.Addr{HardwareAddr: net.HardwareAddr(frame[0:6])})
+		return err
+	})
 }
 
 // Monitor sees two namespaces claim one address.
