@@ -65,7 +65,8 @@ var Fast = Scaled(200 * time.Millisecond)
 
 // Scaled returns RFC with the probing part (ProbeWait, ProbeMin, ProbeMax,
 // AnnounceWait) shrunk so that the longest schedule, 7 s in RFC, lasts total.
-// Linger is scaled too, with a floor of 5 ms. A total of 0 or less returns RFC.
+// Linger is scaled too, with a floor of 20 ms, so that a second holder answering
+// a little later is still named. A total of 0 or less returns RFC.
 func Scaled(total time.Duration) Timing {
 	t := RFC
 	if total <= 0 {
@@ -79,7 +80,7 @@ func Scaled(total time.Duration) Timing {
 	t.ProbeWait, t.ProbeMin, t.ProbeMax = unit, unit, 2*unit
 	// The remainder, so that rounding never makes the schedule overrun total.
 	t.AnnounceWait = total - t.ProbeWait - (RFCProbeNum-1)*t.ProbeMax
-	t.Linger = max(scale(RFC.Linger), 5*time.Millisecond)
+	t.Linger = max(scale(RFC.Linger), 20*time.Millisecond)
 	return t
 }
 

@@ -100,6 +100,7 @@ func (n *Network) Close() {
 	for _, p := range n.ports {
 		if e, ok := p.(*Endpoint); ok {
 			e.closed = true
+			e.rcond.Broadcast()
 		}
 	}
 	n.cond.Broadcast()
@@ -265,6 +266,7 @@ type Endpoint struct {
 	name   string
 	mac    net.HardwareAddr
 	groups map[string]int
+	rcond  *sync.Cond // wakes the reader: a frame, a link change, Close
 	queue  [][]byte
 	// reader state, for the clock's idle test
 	reading   bool // a ReadFrom is waiting for a frame
@@ -282,7 +284,7 @@ type Endpoint struct {
 
 // Attach adds an endpoint named name with hardware address mac.
 func (n *Network) Attach(name string, mac net.HardwareAddr) *Endpoint {
-	e := &Endpoint{n: n, name: name, mac: append(net.HardwareAddr(nil), mac...), groups: make(map[string]int)}
+	e := &Endpoint{n: n, name: name, mac: append(net.HardwareAddr(nil), mac...), groups: make(map[string]int), rcond: sync.NewCond(&n.mu)}
 	n.attach(e)
 	return e
 }
@@ -332,6 +334,7 @@ func (e *Endpoint) receive(n *Network, b []byte) {
 	}
 	e.queue = append(e.queue, b)
 	e.packets++
+	e.rcond.Signal()
 }
 
 // busy: the endpoint has a reader (one has called ReadFrom, or a Prober owns
@@ -355,7 +358,7 @@ func (e *Endpoint) ReadFrom(b []byte) (int, net.Addr, error) {
 	e.reading = true
 	n.cond.Broadcast()
 	for !e.closed && len(e.queue) == 0 && !e.downErr {
-		n.cond.Wait()
+		e.rcond.Wait()
 	}
 	e.reading = false
 	switch {
@@ -408,6 +411,7 @@ func (e *Endpoint) Close() error {
 		return nil
 	}
 	e.closed = true
+	e.rcond.Broadcast()
 	n.detach(e)
 	return nil
 }
@@ -478,6 +482,7 @@ func (e *Endpoint) SetLinkDown(down bool) {
 		e.queue = nil
 	}
 	e.linkDown = down
+	e.rcond.Broadcast()
 	e.n.cond.Broadcast()
 }
 
