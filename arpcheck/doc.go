@@ -43,7 +43,10 @@
 // bonds), probes whose Ethernet source differs from their ARP sender and
 // malformed frames are ignored. For IPv6, an advertisement for the address or a
 // DAD solicitation from :: with another RFC 7527 nonce is a conflict; ours,
-// looped back, carry our nonce and are ignored.
+// looped back, carry our nonce and are ignored. Before its first solicitation
+// an IPv6 probe joins the solicited-node group both on the socket and on the
+// wire (an MLDv2 report), so that switches snooping MLD forward other hosts'
+// probes for the address.
 //
 // # Announcing, claiming, watching
 //

@@ -334,6 +334,31 @@ func AppendNeighborAdvert(b []byte, mac net.HardwareAddr, src, target netip.Addr
 	return appendNDP(b, dstMAC, mac, src, dst, icmpv6NA, flags, target, opt[:])
 }
 
+// AppendMLDReport appends an MLDv2 report from :: (RFC 3810, RFC 3590) saying
+// that we listen to group: how a host joins a solicited-node group before DAD
+// (RFC 4862 §5.4.2), so that switches snooping MLD forward other hosts' DAD
+// probes for that address to us.
+func AppendMLDReport(b []byte, mac net.HardwareAddr, group netip.Addr) []byte {
+	dst := netip.MustParseAddr("ff02::16") // all MLDv2-capable routers
+	b = append(b, multicastMAC(dst)...)
+	b = append(b, mac...)
+	b = binary.BigEndian.AppendUint16(b, uint16(ethernet.EtherTypeIPv6))
+	const mldLen = 8 + 20 // report header, one record without sources
+	b = append(b, 0x60, 0, 0, 0)
+	b = binary.BigEndian.AppendUint16(b, 8+mldLen)
+	b = append(b, 0, 1) // next header: hop-by-hop options; hop limit 1
+	s, d, g := netip.IPv6Unspecified().As16(), dst.As16(), group.As16()
+	b = append(b, s[:]...)
+	b = append(b, d[:]...)
+	b = append(b, protoICMPv6, 0, 5, 2, 0, 0, 1, 0) // router alert (MLD), PadN
+	icmpStart := len(b)
+	b = append(b, 143, 0, 0, 0, 0, 0, 0, 1) // MLDv2 report, one record
+	b = append(b, 4, 0, 0, 0)               // CHANGE_TO_EXCLUDE_MODE, no sources
+	b = append(b, g[:]...)
+	binary.BigEndian.PutUint16(b[icmpStart+2:], icmpv6Checksum(s, d, b[icmpStart:]))
+	return b
+}
+
 func appendNDP(b []byte, dstMAC, srcMAC net.HardwareAddr, src, dst netip.Addr, typ, flags byte, target netip.Addr, opt []byte) []byte {
 	b = append(b, dstMAC...)
 	b = append(b, srcMAC...)

@@ -174,3 +174,31 @@ func TestSolicitedNodeGroup(t *testing.T) {
 	assert.Equal(t, "ff02::1", all.String())
 	assert.Equal(t, "33:33:00:00:00:01", allMAC.String())
 }
+
+func TestMLDReportGolden(t *testing.T) {
+	group, _ := arpcheck.SolicitedNodeGroup(v6addr)
+	got := arpcheck.AppendMLDReport(nil, ourMAC, group)
+	want := unhex(t, `
+		333300000016 020000000001 86dd
+		60000000 0024 00 01
+		00000000000000000000000000000000
+		ff020000000000000000000000000016
+		3a 00 05 02 0000 01 00
+		8f 00 0000 0000 0001
+		04 00 0000 ff0200000000000000000001ff000010`)
+	// The checksum, computed independently: one's complement sum over the
+	// pseudo-header (::, ff02::16, length 28, next header 58) and the message.
+	sum := uint32(0xff02) + 0x16 + 28 + 58
+	msg := append([]byte(nil), got[62:]...)
+	msg[2], msg[3] = 0, 0
+	for i := 0; i < len(msg); i += 2 {
+		sum += uint32(msg[i])<<8 | uint32(msg[i+1])
+	}
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	want[64], want[65] = byte(^sum>>8), byte(^sum)
+	assert.Equal(t, hex.EncodeToString(want), hex.EncodeToString(got))
+	_, err := arpcheck.ParseFrame(got)
+	assert.ErrorIs(t, err, arpcheck.ErrNotARP, "MLD is not for the prober to read")
+}

@@ -43,6 +43,7 @@ type probe struct {
 	state   probeState
 	sent    int
 	tries   int // send attempts of the current probe that failed with ENOBUFS
+	joined  bool // IPv6: the MLD report for the solicited-node group went out
 	nonce   [6]byte
 	group   net.HardwareAddr // solicited-node group joined for IPv6
 	started time.Time
@@ -71,6 +72,21 @@ type call struct {
 func (pr *probe) fire(p *Prober, now time.Time) {
 	switch pr.state {
 	case stWaiting:
+		if pr.addr.Is6() && !pr.joined {
+			// RFC 4862 §5.4.2: join the solicited-node group, on the wire too,
+			// before the first solicitation.
+			group, _ := SolicitedNodeGroup(pr.addr)
+			sent, err := p.sendFor(pr, now, &pr.tries, func(b []byte) []byte { return AppendMLDReport(b, p.mac, group) })
+			if err != nil {
+				p.failAll(p.sendError("join group for "+pr.addr.String(), err))
+				return
+			}
+			if sent {
+				pr.joined = true
+				p.schedule(pr, now) // the solicitation follows in this same tick
+			}
+			return
+		}
 		sent, err := p.sendFor(pr, now, &pr.tries, func(b []byte) []byte { return pr.appendTo(b, p.mac) })
 		if err != nil {
 			p.failAll(p.sendError("send probe for "+pr.addr.String(), err))

@@ -504,16 +504,25 @@ func TestIPv6DAD(t *testing.T) {
 	assert.Equal(t, peerMAC.String(), got[v6addr].Holders[0].MAC.String())
 	assert.Equal(t, arpcheck.Free, got[free].Status)
 	assert.Empty(t, ep.Groups(), "groups are left once probing ends")
-	// Every NS went to the solicited-node group, from ::, with a nonce.
+	// Every NS went to the solicited-node group, from ::, with a nonce, after an
+	// MLD report joining that group.
+	reported := map[string]bool{}
 	for _, f := range n.FramesFrom(ourMAC) {
 		pf, err := f.Parse()
+		if errors.Is(err, arpcheck.ErrNotARP) {
+			require.Equal(t, byte(143), f.Data[62], "MLDv2 report")
+			reported[netip.AddrFrom16([16]byte(f.Data[74:90])).String()] = true
+			continue
+		}
 		require.NoError(t, err)
 		assert.Equal(t, arpcheck.OpNeighborSolicit, pf.Op)
 		assert.True(t, pf.SenderIP.IsUnspecified())
 		assert.True(t, pf.HasNonce)
-		_, g := arpcheck.SolicitedNodeGroup(pf.TargetIP)
+		group, g := arpcheck.SolicitedNodeGroup(pf.TargetIP)
 		assert.Equal(t, g.String(), pf.EthDst.String())
+		assert.True(t, reported[group.String()], "joined %s before soliciting", group)
 	}
+	assert.Len(t, reported, 2)
 }
 
 func TestIPv6JoinsGroupToHearOtherProbers(t *testing.T) {

@@ -237,7 +237,7 @@ func TestRoot4096(t *testing.T) {
 		want[h.Addr()] = b.MAC.String()
 	}
 	assert.Equal(t, want, inUse)
-	assert.Equal(t, uint64(3*4092+4), p.Stats().FramesSent)
+	assert.Equal(t, uint64(3*4092+4+(4096-762)), p.Stats().FramesSent, "3 probes each (1 for the held), and one MLD report per IPv6 address")
 }
 
 // Our verdicts equal iputils arping -D's on the same namespaces.
@@ -455,4 +455,22 @@ func TestRootMonitor(t *testing.T) {
 	}
 	cancel()
 	require.NoError(t, <-done)
+}
+
+// Our MLD report is one a Linux bridge snooping MLD understands: it learns
+// that our port listens to the solicited-node group of the probed address, and
+// so forwards other hosts' DAD probes for it to us.
+func TestRootMLDSnoopingBridge(t *testing.T) {
+	hosts := testnet.Switch(t, 2)
+	br := hosts[0].Bridge
+	_, err := br.Run("ip", "link", "set", br.Ifname, "type", "bridge", "mcast_snooping", "1")
+	require.NoError(t, err)
+	p := proberIn(t, hosts[0], arpcheck.Options{Timing: arpcheck.Fast})
+	addr := netip.MustParseAddr("2001:db8::4:5")
+	_, err = p.Probe(ctxT(t), addr)
+	require.NoError(t, err)
+	group, _ := arpcheck.SolicitedNodeGroup(addr)
+	out, err := br.Run("bridge", "mdb", "show")
+	require.NoError(t, err)
+	assert.Regexp(t, `port p0 grp `+regexp.QuoteMeta(group.String()), out)
 }
