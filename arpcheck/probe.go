@@ -42,7 +42,7 @@ type probe struct {
 	nextC   *probe
 	state   probeState
 	sent    int
-	tries   int // send attempts of the current probe that failed with ENOBUFS
+	tries   int  // send attempts of the current probe that failed with ENOBUFS
 	joined  bool // IPv6: the MLD report for the solicited-node group went out
 	nonce   [6]byte
 	group   net.HardwareAddr // solicited-node group joined for IPv6
