@@ -30,6 +30,7 @@ const (
 	DefendAlways
 )
 
+// String returns "once", "never" or "always".
 func (d DefendPolicy) String() string {
 	switch d {
 	case DefendOnce:
@@ -57,6 +58,7 @@ const (
 	Lost
 )
 
+// String returns "claimed", "conflicted", "defended" or "lost".
 func (k ClaimEventKind) String() string {
 	switch k {
 	case Claimed:

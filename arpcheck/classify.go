@@ -40,6 +40,7 @@ const (
 	SimultaneousProbe
 )
 
+// String returns the verdict's name, e.g. "simultaneous-probe".
 func (v Verdict) String() string {
 	switch v {
 	case Unrelated:

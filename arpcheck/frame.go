@@ -27,6 +27,7 @@ const (
 	OpNeighborAdvert
 )
 
+// String returns the operation's name, e.g. "arp-request".
 func (o Op) String() string {
 	switch o {
 	case OpARPRequest:
@@ -99,6 +100,7 @@ type FrameError struct {
 	Msg    string
 }
 
+// Error names the field, its byte offset and what is wrong.
 func (e *FrameError) Error() string {
 	return fmt.Sprintf("frame byte %d: %s: %s", e.Offset, e.Field, e.Msg)
 }

@@ -27,6 +27,7 @@ const (
 
 var eventKindNames = [...]string{MultipleMACs: "multiple-macs", ClaimOnMine: "claim-on-mine", ProbeForMine: "probe-for-mine"}
 
+// String returns "multiple-macs", "claim-on-mine" or "probe-for-mine".
 func (k EventKind) String() string {
 	if int(k) < len(eventKindNames) && eventKindNames[k] != "" {
 		return eventKindNames[k]
@@ -61,6 +62,7 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	}{e.Kind, e.Addr, macs, e.At})
 }
 
+// String renders e as "KIND ADDR [MAC ...]".
 func (e Event) String() string {
 	macs := make([]string, len(e.MACs))
 	for i, m := range e.MACs {

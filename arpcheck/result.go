@@ -27,6 +27,7 @@ const (
 
 var statusNames = [...]string{Unknown: "unknown", Free: "free", InUse: "in_use"}
 
+// String returns "free", "in_use" or "unknown".
 func (s Status) String() string {
 	if int(s) < len(statusNames) {
 		return statusNames[s]
@@ -65,6 +66,7 @@ const (
 	Probing
 )
 
+// String returns "answered" or "probing".
 func (k HolderKind) String() string {
 	switch k {
 	case Answered:
@@ -221,10 +223,12 @@ type AddrError struct {
 	Err   error
 }
 
+// Error names the address, its position and the reason.
 func (e *AddrError) Error() string {
 	return fmt.Sprintf("arpcheck: address %d (%s): %v", e.Index, e.Addr, e.Err)
 }
 
+// Unwrap returns the reason, which matches ErrBadAddress.
 func (e *AddrError) Unwrap() error { return e.Err }
 
 // ConflictError is returned by Claim when the address is or became held by
@@ -235,10 +239,12 @@ type ConflictError struct {
 	Err    error // ErrInUse or ErrAddressLost
 }
 
+// Error names the address, the condition and the holder's MAC.
 func (e *ConflictError) Error() string {
 	return fmt.Sprintf("arpcheck: %s: %v (held by %s)", e.Addr, e.Err, e.Holder.MAC)
 }
 
+// Unwrap returns ErrInUse or ErrAddressLost.
 func (e *ConflictError) Unwrap() error { return e.Err }
 
 func macEqual(a, b net.HardwareAddr) bool { return string(a) == string(b) }

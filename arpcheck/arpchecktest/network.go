@@ -221,6 +221,7 @@ type Frame struct {
 // Parse parses the frame with arpcheck.ParseFrame.
 func (f Frame) Parse() (arpcheck.Frame, error) { return arpcheck.ParseFrame(f.Data) }
 
+// String renders the frame as one log line: time, sender, operation, addresses.
 func (f Frame) String() string {
 	p, err := f.Parse()
 	if err != nil {
