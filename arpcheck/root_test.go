@@ -345,7 +345,8 @@ func TestRootIPv6DAD(t *testing.T) {
 		assert.NoError(t, err)
 		got <- r
 	}()
-	time.Sleep(50 * time.Millisecond)
+	require.Eventually(t, func() bool { return ps.Stats().FramesSent >= 2 }, 2*time.Second, time.Millisecond,
+		"our MLD report and first solicitation are out")
 	require.NoError(t, b.AddAddr(pfx("2001:db8::4/64")))
 	r = <-got
 	require.Equal(t, arpcheck.InUse, r.Status, "%v", r)
