@@ -2,7 +2,9 @@ package arpcheck_test
 
 import (
 	"context"
+	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -252,11 +254,10 @@ func TestClaimLinkDown(t *testing.T) {
 }
 
 func TestMonitor(t *testing.T) {
-	n, p, _ := newNet(t, arpcheck.Options{Timing: arpcheck.Fast})
+	n, p, ep := newNet(t, arpcheck.Options{Timing: arpcheck.Fast})
 	mine := netip.MustParseAddr("192.0.2.1")
-	events, stop := monitorRun(t, n, p, arpcheck.MonitorOptions{Mine: []netip.Addr{mine, v6addr}, Window: 30 * time.Second})
+	events, stop := monitorRun(t, n, p, ep, arpcheck.MonitorOptions{Mine: []netip.Addr{mine, v6addr}, Window: 30 * time.Second})
 	defer stop()
-	events() // registered
 	// Two hosts claim 192.0.2.50; one claims our address; one probes for it.
 	hosts := []*arpchecktest.Host{
 		n.AddAnnouncer(peerMAC, arpchecktest.HostOptions{}, netip.MustParseAddr("192.0.2.50"), time.Second),
@@ -271,7 +272,7 @@ func TestMonitor(t *testing.T) {
 	for _, h := range hosts {
 		h.Remove()
 	}
-	got := events()
+	got := events(5)
 	kinds := map[string][]string{}
 	for _, e := range got {
 		kinds[e.Kind.String()] = append(kinds[e.Kind.String()], e.Addr.String())
@@ -292,7 +293,8 @@ func TestMonitor(t *testing.T) {
 }
 
 // monitorRun runs Monitor in the background and collects its events.
-func monitorRun(t *testing.T, n *arpchecktest.Network, p *arpcheck.Prober, opts arpcheck.MonitorOptions) (events func() []arpcheck.Event, stop func()) {
+// It returns once Monitor is listening (it has joined the all-nodes group).
+func monitorRun(t *testing.T, n *arpchecktest.Network, p *arpcheck.Prober, ep *arpchecktest.Endpoint, opts arpcheck.MonitorOptions) (events func(min int) []arpcheck.Event, stop func()) {
 	var mu sync.Mutex
 	var got []arpcheck.Event
 	ctx, cancel := context.WithCancel(ctxT(t))
@@ -304,8 +306,18 @@ func monitorRun(t *testing.T, n *arpchecktest.Network, p *arpcheck.Prober, opts 
 			mu.Unlock()
 		})
 	}()
-	events = func() []arpcheck.Event {
+	_, all := arpcheck.AllNodes()
+	require.Eventually(t, func() bool {
+		return slices.ContainsFunc(ep.Groups(), func(g net.HardwareAddr) bool { return g.String() == all.String() })
+	}, 10*time.Second, time.Millisecond, "Monitor registered")
+	// events waits for at least min events, then a little longer for stragglers.
+	events = func(min int) []arpcheck.Event {
 		n.WaitIdle()
+		assert.Eventually(t, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(got) >= min
+		}, 10*time.Second, time.Millisecond)
 		time.Sleep(20 * time.Millisecond) // the Monitor goroutine hands events over
 		mu.Lock()
 		defer mu.Unlock()
@@ -315,28 +327,26 @@ func monitorRun(t *testing.T, n *arpchecktest.Network, p *arpcheck.Prober, opts 
 }
 
 func TestMonitorWindow(t *testing.T) {
-	n, p, _ := newNet(t, arpcheck.Options{})
-	events, stop := monitorRun(t, n, p, arpcheck.MonitorOptions{Window: 900 * time.Millisecond})
+	n, p, ep := newNet(t, arpcheck.Options{})
+	events, stop := monitorRun(t, n, p, ep, arpcheck.MonitorOptions{Window: 900 * time.Millisecond})
 	defer stop()
-	events()                                                                    // registered
 	n.AddAnnouncer(peerMAC, arpchecktest.HostOptions{}, addr10, 2*time.Second)  // 2, 4, 6 s
 	n.AddAnnouncer(thirdMAC, arpchecktest.HostOptions{}, addr10, 3*time.Second) // 3, 6 s
 	n.Clock().Advance(5 * time.Second)
-	assert.Empty(t, events(), "claims a second apart do not overlap a 900 ms window")
+	assert.Empty(t, events(0), "claims a second apart do not overlap a 900 ms window")
 	n.Clock().Advance(time.Second)
-	got := events()
+	got := events(1)
 	require.Len(t, got, 1)
 	assert.Equal(t, arpcheck.MultipleMACs, got[0].Kind)
 }
 
 func TestMonitorBound(t *testing.T) {
-	n, p, _ := newNet(t, arpcheck.Options{})
-	events, stop := monitorRun(t, n, p, arpcheck.MonitorOptions{MaxTracked: 1})
+	n, p, ep := newNet(t, arpcheck.Options{})
+	events, stop := monitorRun(t, n, p, ep, arpcheck.MonitorOptions{MaxTracked: 1})
 	defer stop()
-	events()
 	n.AddAnnouncer(arpchecktest.MAC(9), arpchecktest.HostOptions{}, addr11, 500*time.Millisecond)
 	n.AddAnnouncer(peerMAC, arpchecktest.HostOptions{}, addr10, time.Second)
 	n.AddAnnouncer(thirdMAC, arpchecktest.HostOptions{}, addr10, 1500*time.Millisecond)
 	n.Clock().Advance(3 * time.Second)
-	assert.Empty(t, events(), "a second address is past MaxTracked and not tracked")
+	assert.Empty(t, events(0), "a second address is past MaxTracked and not tracked")
 }

@@ -108,12 +108,23 @@ func TestAnnounce(t *testing.T) {
 
 func TestMonitor(t *testing.T) {
 	n, open := fakeLink(t)
-	n.AddAnnouncer(arpchecktest.MAC(3), arpchecktest.HostOptions{}, netip.MustParseAddr("192.0.2.1"), time.Second)
+	intruder := n.AddAnnouncer(arpchecktest.MAC(3), arpchecktest.HostOptions{}, netip.MustParseAddr("192.0.2.1"), time.Second)
+	stop, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
-		time.Sleep(100 * time.Millisecond)
-		n.Clock().Advance(time.Second)
+		defer close(stopped) // fake time passes, an announcement a second, until the test ends
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+				n.Clock().Advance(time.Second)
+			}
+		}
 	}()
-	code, out, _ := runArgs(t, open, "-I", "eth0", "-monitor", "-duration", "500ms", "-json")
+	code, out, _ := runArgs(t, open, "-I", "eth0", "-monitor", "-duration", "1s", "-json")
+	close(stop)
+	<-stopped
+	intruder.Remove()
 	assert.Equal(t, exitInUse, code)
 	var e map[string]any
 	require.NoError(t, json.Unmarshal([]byte(lines(out)[0]), &e))
