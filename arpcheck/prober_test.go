@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -76,6 +77,9 @@ func TestProbeFreeAndInUse(t *testing.T) {
 	assert.Equal(t, arpcheck.Answered, r.Holders[0].Kind)
 	assert.Equal(t, 1, r.ProbesSent, "probing stops at the first conflict")
 	assert.Equal(t, "192.0.2.10 in use by 02:00:00:00:00:02", r.String())
+	assert.Equal(t, "[02:00:00:00:00:02]", fmt.Sprint(r.Holders), "holders print as their MACs")
+	assert.Equal(t, "02:00:00:00:00:02 via 02:00:00:00:00:03 (probing)",
+		arpcheck.Holder{MAC: peerMAC, EthSrc: thirdMAC, Kind: arpcheck.Probing}.String())
 	assert.Equal(t, arpcheck.RFC.Linger, r.Decided.Sub(r.Holders[0].FirstSeen), "decided Linger after the reply")
 
 	r, err = p.Probe(ctxT(t), addr11)

@@ -96,6 +96,19 @@ type Holder struct {
 	ProxyARP bool
 }
 
+// String renders the holder as its MAC, with " (probing)" for a host that only
+// probed and the Ethernet source when it differs: "02:00:5e:00:00:01 via 02:...".
+func (h Holder) String() string {
+	s := h.MAC.String()
+	if len(h.EthSrc) > 0 && !macEqual(h.EthSrc, h.MAC) {
+		s += " via " + h.EthSrc.String()
+	}
+	if h.Kind == Probing {
+		s += " (probing)"
+	}
+	return s
+}
+
 type holderJSON struct {
 	MAC       string    `json:"mac"`
 	EthSrc    string    `json:"eth_src,omitempty"`
@@ -181,10 +194,7 @@ func (r Result) String() string {
 	case InUse:
 		macs := make([]string, len(r.Holders))
 		for i, h := range r.Holders {
-			macs[i] = h.MAC.String()
-			if h.Kind == Probing {
-				macs[i] += " (probing)"
-			}
+			macs[i] = h.String()
 		}
 		return r.Addr.String() + " in use by " + strings.Join(macs, ",")
 	}
