@@ -101,16 +101,3 @@ func (c *linuxConn) growReadBuffer(n int) {
 		}
 	})
 }
-
-func checkInterface(ifi *net.Interface) error {
-	if ifi == nil {
-		return fmt.Errorf("arpcheck: %w: nil interface", ErrBadOptions)
-	}
-	if ifi.Flags&net.FlagLoopback != 0 {
-		return fmt.Errorf("arpcheck: %s: %w (loopback)", ifi.Name, ErrNotARPable)
-	}
-	if len(ifi.HardwareAddr) != 6 {
-		return fmt.Errorf("arpcheck: %s: %w (hardware address %q is not Ethernet)", ifi.Name, ErrNotARPable, ifi.HardwareAddr)
-	}
-	return nil
-}
