@@ -42,6 +42,15 @@ func proberIn(t testing.TB, h *testnet.Host, opts arpcheck.Options) *arpcheck.Pr
 
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
+// setSysctl sets "net.x.y=v" in h's namespace by writing /proc/sys, so the
+// tests need no sysctl binary (procps).
+func setSysctl(h *testnet.Host, kv string) error {
+	k, v, _ := strings.Cut(kv, "=")
+	path := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+	_, err := h.Run("sh", "-c", `echo "$1" > "$2"`, "sh", v, path)
+	return err
+}
+
 // An unused address is free within the schedule's bounds; the prober needs
 // no IPv4 address of its own.
 func TestRootFree(t *testing.T) {
@@ -331,8 +340,7 @@ func TestRootIPv6DAD(t *testing.T) {
 	// once (no random delay before the first).
 	for _, kv := range []string{"net.ipv6.conf.eth0.dad_transmits=50", "net.ipv6.neigh.eth0.retrans_time_ms=100",
 		"net.ipv6.conf.eth0.router_solicitation_delay=0"} {
-		_, err := b.Run("sysctl", "-w", kv)
-		require.NoError(t, err)
+		require.NoError(t, setSysctl(b, kv))
 	}
 	// Our first solicitation goes out before b has the address; b adds it while
 	// we wait for the second, and its own DAD probe reaches us first.
@@ -380,8 +388,7 @@ func TestRootIPv6DAD(t *testing.T) {
 func TestRootKernelFilter(t *testing.T) {
 	a, b := testnet.Pair(t)
 	for _, h := range []*testnet.Host{a, b} {
-		_, err := h.Run("sysctl", "-w", "net.ipv6.conf.eth0.disable_ipv6=1") // no stray NDP
-		require.NoError(t, err)
+		require.NoError(t, setSysctl(h, "net.ipv6.conf.eth0.disable_ipv6=1")) // no stray NDP
 	}
 	p := proberIn(t, a, arpcheck.Options{Timing: arpcheck.Fast})
 	_, err := p.Probe(ctxT(t), netip.MustParseAddr("192.0.2.1"))
