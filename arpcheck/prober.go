@@ -1,0 +1,590 @@
+package arpcheck
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mdlayher/packet"
+)
+
+// Options configure a Prober. The zero value is usable: RFC timing,
+// DefaultRate, the wall clock.
+type Options struct {
+	// Timing is the probe schedule; the zero Timing means RFC.
+	Timing Timing
+	// Rate limits every frame sent; the zero Rate means DefaultRate.
+	Rate Rate
+	// Clock drives every wait; nil means RealClock.
+	Clock Clock
+	// Rand draws the jitter of each schedule and the IPv6 DAD nonces; nil means
+	// a randomly seeded PCG.
+	Rand rand.Source
+	// OwnMACs are other hardware addresses that are ours (VRRP virtual MACs,
+	// bond or team members): frames from them are never conflicts.
+	OwnMACs []net.HardwareAddr
+	// MaxInFlight bounds how many addresses one call probes at a time (and so
+	// its memory); further addresses start as earlier ones finish. 0 means
+	// 65,536.
+	MaxInFlight int
+	// ProxyHintMin is how many probed addresses of one call a single MAC must
+	// answer for to be flagged Holder.ProxyARP; 0 means 3.
+	ProxyHintMin int
+	// Logger receives debug records of decisions and send retries; nil logs
+	// nothing.
+	Logger *slog.Logger
+}
+
+// Stats counts what a Prober did since it was made.
+type Stats struct {
+	FramesSent  uint64 // frames written to the transport
+	FramesRead  uint64 // frames read from it
+	Malformed   uint64 // ARP or NDP frames that did not parse
+	Unrelated   uint64 // frames of other protocols (a filterless transport)
+	SendRetries uint64 // sends retried after ENOBUFS
+	// KernelDrops counts frames the socket dropped because its buffer was full,
+	// as PACKET_STATISTICS reports them (or the transport's Stats).
+	KernelDrops uint64
+	// EventsDropped counts Monitor and Claim events not delivered because the
+	// caller's callback fell behind.
+	EventsDropped uint64
+}
+
+// Prober probes, announces, claims and watches addresses on one link, over one
+// transport. Its methods may be called from many goroutines at once: every call
+// shares the socket, the reader, the scheduler and the rate limit.
+type Prober struct {
+	t       Transport
+	ifname  string
+	mac     net.HardwareAddr
+	timing  Timing
+	clock   Clock
+	log     *slog.Logger
+	own     []net.HardwareAddr
+	maxIn   int
+	proxMin int
+
+	mu       sync.Mutex
+	rng      *rand.Rand
+	probes   map[netip.Addr]*probe
+	claims   map[netip.Addr]*claimState
+	monitors map[*monitor]struct{}
+	groups   map[string]int // joined Ethernet multicast groups, by refcount
+	tasks    taskHeap
+	seq      uint64
+	timer    Timer
+	timerAt  time.Time
+	bucket   bucket
+	wbuf     []byte
+	stats    Stats
+	tick     uint64
+	checked  uint64 // tick of the last link/drop check
+	linkErr  error  // result of that check
+	closed   bool
+	readErr  error // set when the reader gave up
+	conflict struct {
+		count     int
+		lastClaim time.Time
+	}
+	readerDone chan struct{}
+}
+
+// NewFromTransport returns a Prober that sends and reads frames through t, as
+// the interface ifi (its name and hardware address; ifi need not exist on this
+// host). The Prober owns t and closes it in Close.
+func NewFromTransport(ifi *net.Interface, t Transport, opts Options) (*Prober, error) {
+	if err := checkInterface(ifi); err != nil {
+		return nil, err
+	}
+	if t == nil {
+		return nil, fmt.Errorf("arpcheck: %w: nil transport", ErrBadOptions)
+	}
+	if opts.Timing == (Timing{}) {
+		opts.Timing = RFC
+	}
+	if err := opts.Timing.Validate(); err != nil {
+		return nil, fmt.Errorf("arpcheck: %w", err)
+	}
+	if err := opts.Rate.validate(); err != nil {
+		return nil, fmt.Errorf("arpcheck: %w", err)
+	}
+	if opts.MaxInFlight < 0 || opts.ProxyHintMin < 0 {
+		return nil, fmt.Errorf("arpcheck: %w: MaxInFlight %d, ProxyHintMin %d: negative", ErrBadOptions, opts.MaxInFlight, opts.ProxyHintMin)
+	}
+	for i, m := range opts.OwnMACs {
+		if len(m) != 6 {
+			return nil, fmt.Errorf("arpcheck: %w: OwnMACs[%d] %q is not an Ethernet address", ErrBadOptions, i, m)
+		}
+	}
+	src := opts.Rand
+	if src == nil {
+		src = rand.NewPCG(rand.Uint64(), rand.Uint64())
+	}
+	p := &Prober{
+		t:          t,
+		ifname:     ifi.Name,
+		mac:        append(net.HardwareAddr(nil), ifi.HardwareAddr...),
+		timing:     opts.Timing,
+		clock:      opts.Clock,
+		log:        opts.Logger,
+		own:        opts.OwnMACs,
+		maxIn:      opts.MaxInFlight,
+		proxMin:    opts.ProxyHintMin,
+		rng:        rand.New(src),
+		probes:     make(map[netip.Addr]*probe),
+		claims:     make(map[netip.Addr]*claimState),
+		monitors:   make(map[*monitor]struct{}),
+		groups:     make(map[string]int),
+		bucket:     newBucket(opts.Rate),
+		wbuf:       make([]byte, 0, 128),
+		readerDone: make(chan struct{}),
+	}
+	if p.clock == nil {
+		p.clock = RealClock
+	}
+	if p.maxIn == 0 {
+		p.maxIn = 1 << 16
+	}
+	if p.proxMin == 0 {
+		p.proxMin = 3
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	go p.read()
+	return p, nil
+}
+
+// MAC returns the hardware address the Prober sends from.
+func (p *Prober) MAC() net.HardwareAddr { return append(net.HardwareAddr(nil), p.mac...) }
+
+// Timing returns the schedule in use.
+func (p *Prober) Timing() Timing { return p.timing }
+
+// Stats returns the Prober's counters.
+func (p *Prober) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pollDrops()
+	return p.stats
+}
+
+// Close stops the reader, ends every call in progress (their pending addresses
+// become Unknown with ErrClosed) and closes the transport.
+func (p *Prober) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.failAll(ErrClosed)
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	p.mu.Unlock()
+	err := p.t.Close()
+	<-p.readerDone
+	return err
+}
+
+// ---- scheduling ----
+
+// sched is the part of a scheduled task the heap needs.
+type sched struct {
+	at  time.Time
+	seq uint64
+	idx int // position in the heap, -1 when not queued
+}
+
+func (s *sched) base() *sched { return s }
+
+type task interface {
+	base() *sched
+	fire(p *Prober, now time.Time)
+}
+
+type taskHeap []task
+
+func (h taskHeap) Len() int { return len(h) }
+func (h taskHeap) Less(i, j int) bool {
+	a, b := h[i].base(), h[j].base()
+	if !a.at.Equal(b.at) {
+		return a.at.Before(b.at)
+	}
+	return a.seq < b.seq
+}
+func (h taskHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].base().idx = i
+	h[j].base().idx = j
+}
+func (h *taskHeap) Push(x any) {
+	t := x.(task)
+	t.base().idx = len(*h)
+	*h = append(*h, t)
+}
+func (h *taskHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	t.base().idx = -1
+	return t
+}
+
+// schedule (re)queues t at time at. Callers hold p.mu and call arm afterwards.
+func (p *Prober) schedule(t task, at time.Time) {
+	s := t.base()
+	s.at = at
+	if s.idx >= 0 && s.idx < len(p.tasks) && p.tasks[s.idx] == t {
+		heap.Fix(&p.tasks, s.idx)
+		return
+	}
+	p.seq++
+	s.seq = p.seq
+	heap.Push(&p.tasks, t)
+}
+
+func (p *Prober) unschedule(t task) {
+	s := t.base()
+	if s.idx >= 0 && s.idx < len(p.tasks) && p.tasks[s.idx] == t {
+		heap.Remove(&p.tasks, s.idx)
+	}
+	s.idx = -1
+}
+
+// arm points the one timer at the earliest task.
+func (p *Prober) arm() {
+	if len(p.tasks) == 0 || p.closed {
+		return
+	}
+	at := p.tasks[0].base().at
+	if p.timer != nil && !p.timerAt.IsZero() && at.Equal(p.timerAt) {
+		return
+	}
+	d := max(at.Sub(p.clock.Now()), 0)
+	p.timerAt = at
+	if p.timer == nil {
+		p.timer = p.clock.AfterFunc(d, p.onTimer)
+		return
+	}
+	p.timer.Reset(d)
+}
+
+func (p *Prober) onTimer() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.timerAt = time.Time{}
+	now := p.clock.Now()
+	p.tick++
+	for len(p.tasks) > 0 && !p.tasks[0].base().at.After(now) {
+		t := heap.Pop(&p.tasks).(task)
+		t.fire(p, now)
+	}
+	p.arm()
+}
+
+// checkLink verifies, at most once per timer tick, that the link is up and the
+// socket lost nothing; it returns the reason a free verdict cannot be given.
+func (p *Prober) checkLink() error {
+	if p.checked == p.tick && p.tick != 0 {
+		return p.linkErr
+	}
+	p.checked = p.tick
+	p.linkErr = p.linkState()
+	p.pollDrops()
+	return p.linkErr
+}
+
+func (p *Prober) linkState() error {
+	ls, ok := p.t.(LinkStater)
+	if !ok {
+		return nil
+	}
+	st, err := ls.LinkState()
+	if err != nil {
+		return linkError(err)
+	}
+	if !st.Up {
+		return fmt.Errorf("arpcheck: %s: %w (administratively down)", p.ifname, ErrLinkDown)
+	}
+	if !st.Carrier {
+		return fmt.Errorf("arpcheck: %s: %w (no carrier)", p.ifname, ErrLinkDown)
+	}
+	return nil
+}
+
+func (p *Prober) pollDrops() {
+	if s, ok := p.t.(statser); ok {
+		if st, err := s.Stats(); err == nil && st != nil {
+			// PACKET_STATISTICS resets on every read: accumulate.
+			p.stats.KernelDrops += uint64(st.Drops)
+		}
+	}
+}
+
+// ---- sending ----
+
+const (
+	// ENOBUFS is retried with doubling backoff for about a second in all: long
+	// enough for a full transmit queue to drain and for a lost carrier to show
+	// in the link flags, short enough to keep the call bounded.
+	maxSendRetries = 10
+	firstBackoff   = time.Millisecond
+)
+
+// sendFor sends the frame build makes for task t, which is rescheduled when the
+// rate limit or an ENOBUFS retry says "later" (sent false, err nil). err is a
+// send failure for good. tries counts t's failed attempts at this frame.
+func (p *Prober) sendFor(t task, now time.Time, tries *int, build func([]byte) []byte) (sent bool, err error) {
+	frame := build(p.wbuf[:0])
+	p.wbuf = frame[:0]
+	if w, ok := p.bucket.take(now, len(frame)); !ok {
+		p.schedule(t, now.Add(w))
+		return false, nil
+	}
+	if _, err := p.t.WriteTo(frame, &packet.Addr{HardwareAddr: net.HardwareAddr(frame[0:6])}); err != nil {
+		if d, ok := p.retryable(err, *tries); ok {
+			*tries++
+			p.log.Debug("arpcheck: send retry", "err", err, "backoff", d)
+			p.schedule(t, now.Add(d))
+			return false, nil
+		}
+		return false, err
+	}
+	*tries = 0
+	p.stats.FramesSent++
+	return true, nil
+}
+
+// sendError describes a send that failed for good; if the link is down or lost
+// its carrier, which is the usual reason, the error says so (ErrLinkDown).
+func (p *Prober) sendError(what string, err error) error {
+	err = linkError(err)
+	if errors.Is(err, ErrLinkDown) {
+		return fmt.Errorf("arpcheck: %s: %w", what, err)
+	}
+	if lerr := p.linkState(); lerr != nil {
+		return fmt.Errorf("arpcheck: %s: %w (%w)", what, lerr, err)
+	}
+	return fmt.Errorf("arpcheck: %s: %w", what, err)
+}
+
+// retryable says whether a send error is worth another try later, and how much
+// later, given how many tries the task already had.
+func (p *Prober) retryable(err error, tries int) (time.Duration, bool) {
+	if !errors.Is(err, syscall.ENOBUFS) && !errors.Is(err, syscall.EAGAIN) || tries >= maxSendRetries {
+		return 0, false
+	}
+	p.stats.SendRetries++
+	return firstBackoff << tries, true
+}
+
+// ---- reading ----
+
+const readBufSize = 2048
+
+func (p *Prober) read() {
+	defer close(p.readerDone)
+	buf := make([]byte, readBufSize)
+	failures := 0
+	for {
+		n, _, err := p.t.ReadFrom(buf)
+		if err != nil {
+			p.mu.Lock()
+			closed := p.closed
+			if !closed {
+				failures++
+				lerr := linkError(err)
+				p.failAll(fmt.Errorf("arpcheck: read: %w", lerr))
+				if isClosed(err) || failures > 100 {
+					p.readErr = fmt.Errorf("arpcheck: reader stopped: %w", lerr)
+					closed = true
+				}
+			}
+			p.mu.Unlock()
+			if closed {
+				return
+			}
+			if !errors.Is(err, ErrLinkDown) && !errors.Is(err, syscall.ENETDOWN) {
+				time.Sleep(time.Millisecond) // a failing socket must not spin
+			}
+			continue
+		}
+		failures = 0
+		p.dispatch(buf[:n])
+	}
+}
+
+func (p *Prober) dispatch(b []byte) {
+	f, err := ParseFrame(b)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stats.FramesRead++
+	if err != nil {
+		if errors.Is(err, ErrMalformed) {
+			p.stats.Malformed++
+		} else {
+			p.stats.Unrelated++
+		}
+		return
+	}
+	now := p.clock.Now()
+	p.match(f.SenderIP, &f, now)
+	if f.TargetIP != f.SenderIP {
+		p.match(f.TargetIP, &f, now)
+	}
+	for m := range p.monitors {
+		m.observe(p, &f, now)
+	}
+	p.arm()
+}
+
+// match runs the frame past every probe and claim of addr: one map lookup each.
+func (p *Prober) match(addr netip.Addr, f *Frame, now time.Time) {
+	if !addr.IsValid() {
+		return
+	}
+	for pr := p.probes[addr]; pr != nil; pr = pr.next {
+		c := Check{Addr: addr, Phase: PhaseProbing, MAC: p.mac, OwnMACs: p.own, Nonce: pr.nonce}
+		switch Classify(&c, f) {
+		case Conflict:
+			pr.conflict(p, f, Answered, now)
+		case SimultaneousProbe:
+			pr.conflict(p, f, Probing, now)
+		}
+	}
+	if cl := p.claims[addr]; cl != nil {
+		c := Check{Addr: addr, Phase: PhaseAnnounced, MAC: p.mac, OwnMACs: p.own, Nonce: cl.nonce}
+		if Classify(&c, f) == Conflict {
+			cl.onConflict(p, f, now)
+		}
+	}
+}
+
+// failAll ends every probe, announcement and claim in progress with err.
+func (p *Prober) failAll(err error) {
+	for _, head := range p.probes {
+		for pr := head; pr != nil; {
+			next := pr.next
+			pr.finish(p, Unknown, err)
+			pr = next
+		}
+	}
+	for len(p.tasks) > 0 {
+		t := heap.Pop(&p.tasks).(task)
+		if a, ok := t.(*announcer); ok {
+			a.end(err)
+		}
+	}
+	for _, cl := range p.claims {
+		cl.lose(p, Holder{}, err)
+	}
+}
+
+// ---- multicast groups for IPv6 ----
+
+func (p *Prober) joinGroup(mac net.HardwareAddr) error {
+	key := string(mac)
+	if p.groups[key] > 0 {
+		p.groups[key]++
+		return nil
+	}
+	if j, ok := p.t.(groupJoiner); ok {
+		if err := j.JoinGroup(mac); err != nil {
+			return fmt.Errorf("arpcheck: join group %s: %w", mac, linkError(err))
+		}
+	}
+	p.groups[key] = 1
+	return nil
+}
+
+func (p *Prober) leaveGroup(mac net.HardwareAddr) {
+	key := string(mac)
+	if p.groups[key] == 0 {
+		return
+	}
+	p.groups[key]--
+	if p.groups[key] == 0 {
+		delete(p.groups, key)
+		if l, ok := p.t.(groupLeaver); ok {
+			_ = l.LeaveGroup(mac)
+		}
+	}
+}
+
+var allNodesMAC = multicastMAC(allNodes)
+
+// ---- addresses ----
+
+// checkAddr returns the address to probe for a, or why it cannot be probed.
+func checkAddr(a netip.Addr) (netip.Addr, error) {
+	a = a.Unmap().WithZone("")
+	switch {
+	case !a.IsValid():
+		return a, fmt.Errorf("%w: invalid", ErrBadAddress)
+	case a.IsUnspecified():
+		return a, fmt.Errorf("%w: unspecified", ErrBadAddress)
+	case a.IsMulticast():
+		return a, fmt.Errorf("%w: multicast", ErrBadAddress)
+	case a.IsLoopback():
+		return a, fmt.Errorf("%w: loopback", ErrBadAddress)
+	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return a, fmt.Errorf("%w: broadcast", ErrBadAddress)
+	}
+	return a, nil
+}
+
+func (p *Prober) jitter(lo, hi time.Duration) time.Duration {
+	if hi <= lo {
+		return lo
+	}
+	return lo + time.Duration(p.rng.Int64N(int64(hi-lo)+1))
+}
+
+func (p *Prober) nonce() (n [6]byte) {
+	v := p.rng.Uint64()
+	for i := range n {
+		n[i] = byte(v >> (8 * i))
+	}
+	return n
+}
+
+// usable says whether a new call may start: not closed, reader alive, link up.
+func (p *Prober) usable() error {
+	if p.closed {
+		return ErrClosed
+	}
+	if p.readErr != nil {
+		return p.readErr
+	}
+	return p.linkState()
+}
+
+// sleep waits d on the Prober's clock, or until ctx ends.
+func (p *Prober) sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	done := make(chan struct{})
+	t := p.clock.AfterFunc(d, func() { close(done) })
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		t.Stop()
+		return ctx.Err()
+	}
+}
