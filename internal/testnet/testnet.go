@@ -17,8 +17,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 // StrictEnv names the environment variable that turns Require's skips into
@@ -75,6 +73,9 @@ func Require(t testing.TB) {
 }
 
 func unavailable() string {
+	if runtime.GOOS != "linux" {
+		return "needs Linux network namespaces; this is " + runtime.GOOS
+	}
 	if os.Geteuid() != 0 {
 		return "needs root to create network namespaces; run the privileged tests with: sudo -E go test ./..."
 	}
@@ -309,7 +310,7 @@ func (h *Host) Do(f func() error) error {
 			return
 		}
 		defer target.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		if err := setns(target); err != nil {
 			runtime.UnlockOSThread()
 			done <- result{err: fmt.Errorf("testnet: enter namespace %s: %w", h.Netns, err)}
 			return
@@ -323,7 +324,7 @@ func (h *Host) Do(f func() error) error {
 			}()
 			r.err = f()
 		}()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err == nil {
+		if err := setns(orig); err == nil {
 			runtime.UnlockOSThread()
 		}
 		done <- r
