@@ -1,0 +1,916 @@
+package logscan
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Stats counts what one Scan read.
+type Stats struct {
+	Lines      int64 // lines read (also the long ones)
+	Bytes      int64 // bytes read
+	Recognised int64 // lines that produced an event
+	Failures   int64 // authentication failures (in the selected Mode)
+	Successes  int64 // successful logins
+	LongLines  int64 // lines over MaxLineBytes, skipped
+	Malformed  int64 // journald JSON lines that could not be read
+	Unparsed   int64 // lines without a recognisable header
+	Findings   int64 // findings emitted
+	Evicted    int64 // table entries evicted to stay inside the bounds
+}
+
+// Handler receives what a scan produces. Either function may be nil.
+type Handler struct {
+	// Finding is called for every finding, as soon as it is complete:
+	// when its key has been quiet for the rule's window (at least 10 minutes
+	// of log time), when its table entry is evicted, or at the end of the
+	// stream.
+	Finding func(Finding)
+	// Event is called for every recognised line, in stream order.
+	Event func(Event)
+}
+
+// Analyzer reads system logs and reports findings. Create it with New; it
+// may scan several streams one after the other (each Scan starts from a
+// clean state) but is not safe for concurrent use.
+type Analyzer struct {
+	opts     Options
+	optErr   error
+	disabled [numRules]bool
+	risky    [1024]uint64 // bitset of risky ports
+	workDays [7]bool
+	keep     time.Duration // how long per-source state outlives its last event
+	topOnly  bool
+
+	// per scan
+	tc        *timeCtx
+	jp        journalParser
+	conns     *lru[string, connState]
+	srcs      *lru[srcKey, srcState]
+	addrs     *lru[srcKey, addrState]
+	keybuf    []byte
+	nowNS     int64
+	haveNow   bool
+	nextSweep int64
+	h         Handler
+	top       topTable
+	stats     Stats
+	long      *acc
+	longest   int64
+	detached  connState
+	final     []Finding
+	flushing  bool
+}
+
+// New returns an Analyzer for opts. Invalid options are reported by the
+// first Scan (as an *OptionError wrapping ErrInvalidOptions).
+func New(opts Options) *Analyzer {
+	a := &Analyzer{}
+	o, err := opts.withDefaults()
+	a.opts, a.optErr = o, err
+	if err != nil {
+		return a
+	}
+	for _, r := range o.Rules.Disable {
+		a.disabled[ruleIndex[r]] = true
+	}
+	for _, p := range o.Rules.RiskyPorts {
+		a.risky[p/64] |= 1 << (p % 64)
+	}
+	for _, d := range o.Rules.WorkHours.Days {
+		if d >= 0 && d < 7 {
+			a.workDays[d] = true
+		}
+	}
+	a.keep = 10 * time.Minute
+	for _, w := range []time.Duration{o.Rules.BruteForce.Window, o.Rules.UserEnumeration.Window,
+		o.Rules.PreauthScan.Window, o.Rules.SuccessAfterFailures.Window, o.Rules.PortScan.Window,
+		o.Rules.FlipFlops.Window, time.Duration(o.Rules.Burst.Capacity) * o.Rules.Burst.Leak,
+		time.Duration(o.Rules.SlowBruteForce.Capacity) * o.Rules.SlowBruteForce.Leak} {
+		a.keep = max(a.keep, w)
+	}
+	return a
+}
+
+// Scan reads r to its end and calls yield for every finding. It returns the
+// first read error, or an *OptionError for invalid options; malformed and
+// overlong lines are not errors.
+func (a *Analyzer) Scan(r io.Reader, yield func(Finding)) error {
+	return a.ScanContext(context.Background(), r, Handler{Finding: yield})
+}
+
+// ScanContext is Scan with events and cancellation: it stops with ctx's
+// error when ctx is done (checked between reads and every few thousand
+// lines; a Read that blocks is not interrupted), after emitting the findings
+// complete so far.
+func (a *Analyzer) ScanContext(ctx context.Context, r io.Reader, h Handler) error {
+	if a.optErr != nil {
+		return a.optErr
+	}
+	a.reset(h)
+	lr := newLineReader(r, a.opts.MaxLineBytes)
+	var err error
+	for {
+		line, n, long, ok, rerr := lr.next()
+		if !ok {
+			err = rerr
+			break
+		}
+		a.stats.Lines++
+		if long {
+			a.longLine(lr.line, n)
+		} else {
+			a.line(line, lr.line)
+		}
+		if lr.line&4095 == 0 {
+			if cerr := ctx.Err(); cerr != nil {
+				err = cerr
+				break
+			}
+		}
+	}
+	a.stats.Bytes = lr.bytes
+	a.flushAll()
+	if err != nil {
+		return fmt.Errorf("logscan: after line %d: %w", lr.line, err)
+	}
+	return nil
+}
+
+// Stats returns the counters of the last scan.
+func (a *Analyzer) Stats() Stats { return a.stats }
+
+func (a *Analyzer) reset(h Handler) {
+	ref := a.opts.Reference
+	if ref.IsZero() {
+		ref = a.opts.Clock()
+	}
+	a.tc = newTimeCtx(a.opts.Location, ref)
+	a.h = h
+	a.stats = Stats{}
+	a.long, a.longest = nil, 0
+	a.nowNS, a.haveNow, a.nextSweep = 0, false, 0
+	a.final = a.final[:0]
+	a.conns = newLRU[string, connState](a.opts.MaxConnections, nil)
+	a.srcs = newLRU[srcKey, srcState](a.opts.MaxSources, func(st *srcState) { a.closeSource(st) })
+	a.addrs = newLRU[srcKey, addrState](a.opts.MaxAddresses, func(st *addrState) { a.closeAddr(st) })
+	a.top = topTable{max: a.opts.MaxSources}
+}
+
+// line analyses one line.
+func (a *Analyzer) line(b []byte, n int64) {
+	s := view(b)
+	var rec record
+	if len(s) > 0 && s[0] == '{' {
+		if !a.jp.parse(s, &rec) {
+			a.stats.Malformed++
+			if a.opts.Logger != nil {
+				a.opts.Logger.Debug("logscan: malformed journal line", "line", n)
+			}
+			return
+		}
+	} else if !a.tc.parseHeader(s, &rec) {
+		a.stats.Unparsed++
+		return
+	}
+	var t time.Time
+	if rec.hasTime {
+		t = rec.t
+		ns := t.UnixNano()
+		if !a.haveNow || ns > a.nowNS {
+			a.nowNS, a.haveNow = ns, true
+			if ns >= a.nextSweep {
+				a.sweep()
+				a.nextSweep = ns + int64(time.Minute)
+			}
+		}
+	} else if a.haveNow {
+		t = time.Unix(0, a.nowNS)
+	} else {
+		t = a.tc.ref
+	}
+	switch {
+	case isSSHD(rec.prog):
+		a.sshd(&rec, t, n)
+	case a.topOnly:
+	case rec.prog == "kernel":
+		var fm fwMatch
+		if classifyFirewall(rec.msg, &fm) {
+			a.firewall(&rec, &fm, t, n)
+			return
+		}
+		a.conflictLine(&rec, t, n)
+	case len(rec.msg) > 0 && (rec.msg[0] == '[' || rec.msg[0] == 'C') && strings.Contains(rec.msg, "Conflict detected for key="):
+		var cm conflictMatch
+		if reconcileConflict(rec.msg, &cm) {
+			a.conflict(&rec, &cm, t, n, KindReconcile)
+		}
+	case rec.format == FormatBare && rec.prog == "WARN":
+		// "[WARN] Conflict detected for key=..." without a syslog header
+		var cm conflictMatch
+		if reconcileConflict(rec.msg, &cm) {
+			a.conflict(&rec, &cm, t, n, KindReconcile)
+		}
+	default:
+		a.conflictLine(&rec, t, n)
+	}
+}
+
+func (a *Analyzer) conflictLine(rec *record, t time.Time, n int64) {
+	switch rec.prog {
+	case "kernel", "NetworkManager", "systemd-networkd", "dhcpcd", "dhclient", "arpwatch":
+	default:
+		return
+	}
+	var cm conflictMatch
+	if classifyConflict(rec.prog, rec.msg, &cm) {
+		a.conflict(rec, &cm, t, n, KindAddressConflict)
+	}
+}
+
+// connState is the per-connection (sshd[pid]) context, kept as fail2ban
+// keeps its multi-line failure id cache: it carries the address and users
+// between lines, holds helper lines until a failure, and forgets on
+// disconnect or success.
+type connState struct {
+	key     string
+	src     host
+	user    string
+	hasUser bool
+	users   []string
+	nofail  bool
+	gained  bool
+	pending bool
+	matches int
+	nfm     int // helper lines waiting to join the next failure
+	lastNS  int64
+}
+
+const maxConnUsers = 16
+
+func (c *connState) addUser(u string) {
+	for _, x := range c.users {
+		if x == u {
+			return
+		}
+	}
+	if len(c.users) < maxConnUsers {
+		c.users = append(c.users, strings.Clone(u))
+	}
+}
+
+func (a *Analyzer) connKey(rec *record) string {
+	a.keybuf = append(a.keybuf[:0], rec.host...)
+	a.keybuf = append(a.keybuf, 0)
+	a.keybuf = append(a.keybuf, rec.prog...)
+	a.keybuf = append(a.keybuf, 0)
+	a.keybuf = append(a.keybuf, rec.pid...)
+	return view(a.keybuf)
+}
+
+func cloneHost(h host) host { return host{Addr: h.Addr, Text: strings.Clone(h.Text)} }
+
+// parity applies the connection logic to one matched sshd line and returns
+// the line's role and the connection context it used.
+func (a *Analyzer) parity(rec *record, m *sshMatch, v verdict, forget bool, ns int64) (Role, *connState) {
+	nofail := v == vHelper || v == vGained
+	gained := v == vGained
+	key := a.connKey(rec)
+	c := a.conns.get(key)
+	if c != nil && ns-c.lastNS > int64(connTTL) {
+		a.conns.remove(key)
+		c = nil
+	}
+	users := 0
+	if c != nil {
+		if m.hasUser && m.user != "" {
+			c.addUser(m.user)
+		}
+		hadNofail := c.nofail || c.gained
+		if gained {
+			c.pending = false
+		}
+		if !hadNofail && !c.pending {
+			c.matches = 0
+		}
+		if m.host.valid() {
+			c.src = cloneHost(m.host)
+		}
+		if m.hasUser {
+			c.user, c.hasUser = strings.Clone(m.user), true
+		}
+		c.nofail, c.gained = nofail, gained
+		if forget {
+			a.detached = *c
+			a.conns.remove(key)
+			c = &a.detached
+		}
+		users = len(c.users)
+	} else {
+		if forget {
+			a.detached = connState{}
+			c = &a.detached
+		} else {
+			c = a.conns.add(strings.Clone(key))
+			c.key = key
+		}
+		if m.host.valid() {
+			c.src = cloneHost(m.host)
+		}
+		if m.hasUser {
+			c.user, c.hasUser = strings.Clone(m.user), true
+			if !forget && m.user != "" {
+				c.addUser(m.user)
+				users = len(c.users)
+			}
+		}
+		c.nofail, c.gained = nofail, gained
+	}
+	c.lastNS = ns
+	if c.pending || users > 1 {
+		c.pending, c.nofail, c.gained = false, false, false
+		nofail, gained = false, false
+	}
+	if !nofail {
+		c.matches += c.nfm + 1
+		c.nfm = 0
+	} else if !forget {
+		c.nfm++
+	}
+	switch {
+	case gained:
+		return RoleSuccess, c
+	case nofail:
+		return RoleHelper, c
+	case !c.src.valid():
+		c.pending = true
+		return RoleHelper, c
+	}
+	return RoleFailure, c
+}
+
+// sshd analyses one sshd line.
+func (a *Analyzer) sshd(rec *record, t time.Time, line int64) {
+	var m sshMatch
+	if !classifySSHD(rec.msg, &m) {
+		return
+	}
+	a.stats.Recognised++
+	ns := t.UnixNano()
+	v, forget := m.behaviour(a.opts.Mode)
+	role := RoleInfo
+	var c *connState
+	if v != vNone {
+		role, c = a.parity(rec, &m, v, forget, ns)
+	}
+	if m.kind == KindAccepted && role == RoleHelper {
+		role = RoleSuccess
+	}
+	src := m.host
+	if !src.valid() && c != nil && c.src.valid() {
+		src = c.src
+	}
+	user, hasUser := m.user, m.hasUser
+	if !hasUser && c != nil && c.hasUser {
+		user, hasUser = c.user, true
+	}
+	if role == RoleFailure {
+		a.stats.Failures++
+		a.top.add(src)
+	}
+	if m.kind == KindAccepted {
+		a.stats.Successes++
+	}
+	if a.h.Event != nil {
+		ev := a.baseEvent(rec, t, line)
+		ev.Kind, ev.Role = m.kind, role
+		ev.Src, ev.SrcText, ev.Port = src.Addr, strings.Clone(src.Text), m.port
+		if hasUser {
+			ev.User = strings.Clone(user)
+		}
+		if c != nil && len(c.users) > 0 {
+			ev.Users = slices.Clone(c.users)
+		}
+		if role == RoleFailure {
+			ev.Attempts = c.matches
+		}
+		ev.Preauth = m.preauthNoise()
+		ev.Injection = strings.Clone(m.inject)
+		a.h.Event(ev)
+	}
+	if a.topOnly || !src.valid() || a.allowed(src) {
+		return
+	}
+	if m.kind == KindAccepted {
+		a.success(src, user, ns, line)
+	}
+	if role == RoleFailure {
+		a.failure(src, user, hasUser, ns, line)
+	}
+	if m.preauthNoise() {
+		a.noise(src, ns, line)
+	}
+	if m.inject != "" {
+		a.injection(src, m.inject, ns, line)
+	}
+}
+
+func (a *Analyzer) baseEvent(rec *record, t time.Time, line int64) Event {
+	return Event{Line: line, Time: t, Host: strings.Clone(rec.host), Program: strings.Clone(rec.prog), PID: strings.Clone(rec.pid)}
+}
+
+func (a *Analyzer) allowed(h host) bool {
+	return a.opts.Allow != nil && h.Addr.IsValid() && a.opts.Allow.Contains(h.Addr)
+}
+
+// source returns the state of h, creating it.
+func (a *Analyzer) source(h host, ns int64) *srcState {
+	k := keyOf(h)
+	st := a.srcs.get(k)
+	if st == nil {
+		if k.name != "" {
+			k.name = strings.Clone(k.name)
+		}
+		st = a.srcs.add(k)
+		st.key = k
+		st.text = strings.Clone(h.Text)
+		r := a.opts.Rules
+		st.fails.buf = make([]stamp, max(r.BruteForce.Count, r.SuccessAfterFailures.Count, r.Burst.Capacity+1, r.SlowBruteForce.Capacity+1))
+	}
+	if ns > st.lastNS {
+		st.lastNS = ns
+	}
+	return st
+}
+
+// openAcc starts a finding of rule ri for st.
+func (a *Analyzer) openAcc(st *srcState, ri int) *acc {
+	o := &acc{}
+	o.f.Rule = ruleNames[ri]
+	o.f.Key = st.key.String()
+	o.f.Src = st.key.addr
+	o.f.SrcText = st.text
+	o.f.Severity = ruleSeverity[ri]
+	st.open[ri] = o
+	st.fired |= 1 << ri
+	return o
+}
+
+// openFromRing starts a finding whose evidence is the last count stamps.
+func (a *Analyzer) openFromRing(st *srcState, ri int, r *ring, count int) *acc {
+	o := a.openAcc(st, ri)
+	lines, first := r.last(count)
+	for _, l := range lines {
+		o.addLine(l, a.opts.MaxEvidence)
+	}
+	s, _ := r.nth(0)
+	o.firstNS, o.lastNS = first, s.ns
+	o.f.Count = len(lines)
+	return o
+}
+
+func (a *Analyzer) failure(src host, user string, hasUser bool, ns, line int64) {
+	st := a.source(src, ns)
+	st.fails.push(stamp{ns, line})
+	r := a.opts.Rules
+	me := a.opts.MaxEvidence
+	addUser := func(o *acc) {
+		if hasUser {
+			o.addUser(user, a.opts.MaxListed)
+		}
+	}
+	if !a.disabled[rBruteForce] {
+		if o := st.open[rBruteForce]; o != nil {
+			o.touch(ns, line, me)
+			addUser(o)
+		} else if st.fails.within(r.BruteForce.Count, r.BruteForce.Window, ns) {
+			o := a.openFromRing(st, rBruteForce, &st.fails, r.BruteForce.Count)
+			addUser(o)
+			o.f.Detail = fmt.Sprintf("%d or more authentication failures within %v", r.BruteForce.Count, r.BruteForce.Window)
+		}
+	}
+	if !a.disabled[rBurst] {
+		over := st.burst.add(ns, r.Burst.Capacity, r.Burst.Leak)
+		if o := st.open[rBurst]; o != nil {
+			o.touch(ns, line, me)
+			addUser(o)
+		} else if over {
+			o := a.openFromRing(st, rBurst, &st.fails, r.Burst.Capacity+1)
+			addUser(o)
+			o.f.Detail = fmt.Sprintf("leaky bucket of %d (one leak per %v) overflowed", r.Burst.Capacity, r.Burst.Leak)
+		}
+	}
+	if !a.disabled[rSlow] {
+		over := st.slow.add(ns, r.SlowBruteForce.Capacity, r.SlowBruteForce.Leak)
+		if o := st.open[rSlow]; o != nil {
+			o.touch(ns, line, me)
+			addUser(o)
+		} else if over && st.open[rBruteForce] == nil && st.open[rBurst] == nil {
+			o := a.openFromRing(st, rSlow, &st.fails, r.SlowBruteForce.Capacity+1)
+			addUser(o)
+			o.f.Detail = fmt.Sprintf("slow leaky bucket of %d (one leak per %v) overflowed", r.SlowBruteForce.Capacity, r.SlowBruteForce.Leak)
+		}
+	}
+	if !a.disabled[rEnum] && hasUser {
+		st.users.add(user, ns, line, r.UserEnumeration.Count)
+		if o := st.open[rEnum]; o != nil {
+			o.touch(ns, line, me)
+			o.addUser(user, a.opts.MaxListed)
+		} else if st.users.countWithin(ns, r.UserEnumeration.Window) >= r.UserEnumeration.Count {
+			o := a.openAcc(st, rEnum)
+			for i, u := range st.users.vals {
+				o.touch(st.users.ns[i], st.users.line[i], me)
+				o.addUser(u, a.opts.MaxListed)
+			}
+			o.f.Detail = fmt.Sprintf("%d or more distinct users within %v", r.UserEnumeration.Count, r.UserEnumeration.Window)
+		}
+	}
+}
+
+// success handles a successful login.
+func (a *Analyzer) success(src host, user string, ns, line int64) {
+	r := a.opts.Rules
+	me := a.opts.MaxEvidence
+	if !a.disabled[rSuccess] {
+		if st := a.srcs.peek(keyOf(src)); st != nil && st.fails.within(r.SuccessAfterFailures.Count, r.SuccessAfterFailures.Window, ns) {
+			a.source(src, ns)
+			o := st.open[rSuccess]
+			if o == nil {
+				o = a.openFromRing(st, rSuccess, &st.fails, r.SuccessAfterFailures.Count)
+				o.f.Count = 0
+				o.f.Detail = fmt.Sprintf("login after %d or more failures within %v", r.SuccessAfterFailures.Count, r.SuccessAfterFailures.Window)
+			}
+			o.touch(ns, line, me)
+			o.addUser(user, a.opts.MaxListed)
+		}
+	}
+	if !a.disabled[rOffHours] {
+		wh := r.WorkHours
+		lt := time.Unix(0, ns).In(wh.Location)
+		tod := time.Duration(lt.Hour())*time.Hour + time.Duration(lt.Minute())*time.Minute + time.Duration(lt.Second())*time.Second
+		if !a.workDays[lt.Weekday()] || tod < wh.Start || tod >= wh.End {
+			st := a.source(src, ns)
+			o := st.open[rOffHours]
+			if o == nil {
+				o = a.openAcc(st, rOffHours)
+				o.f.Detail = fmt.Sprintf("login outside working hours (%s to %s, %s)", clock(wh.Start), clock(wh.End), dayList(r.WorkHours.Days))
+			}
+			o.touch(ns, line, me)
+			o.addUser(user, a.opts.MaxListed)
+		}
+	}
+}
+
+func clock(d time.Duration) string {
+	return fmt.Sprintf("%02d:%02d", int(d/time.Hour), int(d%time.Hour/time.Minute))
+}
+
+func dayList(ds []time.Weekday) string {
+	var b strings.Builder
+	for i, d := range ds {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(d.String()[:3])
+	}
+	return b.String()
+}
+
+func (a *Analyzer) noise(src host, ns, line int64) {
+	if a.disabled[rPreauth] {
+		return
+	}
+	r := a.opts.Rules.PreauthScan
+	st := a.source(src, ns)
+	if st.noise.buf == nil {
+		st.noise.buf = make([]stamp, r.Count)
+	}
+	st.noise.push(stamp{ns, line})
+	if o := st.open[rPreauth]; o != nil {
+		o.touch(ns, line, a.opts.MaxEvidence)
+	} else if st.noise.within(r.Count, r.Window, ns) {
+		o := a.openFromRing(st, rPreauth, &st.noise, r.Count)
+		o.f.Detail = fmt.Sprintf("%d or more pre-authentication disconnects or protocol errors within %v", r.Count, r.Window)
+	}
+}
+
+func (a *Analyzer) injection(src host, text string, ns, line int64) {
+	if a.disabled[rInject] {
+		return
+	}
+	st := a.source(src, ns)
+	o := st.open[rInject]
+	if o == nil {
+		o = a.openAcc(st, rInject)
+		if len(text) > 200 {
+			text = text[:200]
+		}
+		o.f.Detail = "attacker-controlled field imitates log syntax: " + strconv.Quote(text) + "; attributed to the address sshd logged"
+	}
+	o.touch(ns, line, a.opts.MaxEvidence)
+}
+
+func (a *Analyzer) firewall(rec *record, m *fwMatch, t time.Time, line int64) {
+	a.stats.Recognised++
+	if a.h.Event != nil {
+		ev := a.baseEvent(rec, t, line)
+		ev.Kind, ev.Role = KindFirewall, RoleInfo
+		ev.Src, ev.SrcText, ev.Dst = m.src.Addr, strings.Clone(m.src.Text), m.dst
+		ev.Port, ev.SrcPort, ev.Proto = m.dport, m.sport, strings.Clone(m.proto)
+		ev.Action, ev.Iface = strings.Clone(m.action), strings.Clone(m.in)
+		a.h.Event(ev)
+	}
+	if !m.hasPort || a.allowed(m.src) {
+		return
+	}
+	ns := t.UnixNano()
+	st := a.source(m.src, ns)
+	me, ml := a.opts.MaxEvidence, a.opts.MaxListed
+	if !a.disabled[rRisky] && a.risky[m.dport/64]&(1<<(m.dport%64)) != 0 {
+		o := st.open[rRisky]
+		if o == nil {
+			o = a.openAcc(st, rRisky)
+			o.f.Detail = "firewall logged packets to high-risk ports"
+		}
+		o.touch(ns, line, me)
+		o.addPort(m.dport, ml)
+	}
+	if !a.disabled[rScan] {
+		r := a.opts.Rules.PortScan
+		st.ports.add(m.dport, ns, line, r.Count)
+		if o := st.open[rScan]; o != nil {
+			o.touch(ns, line, me)
+			o.addPort(m.dport, ml)
+		} else if st.ports.countWithin(ns, r.Window) >= r.Count {
+			o := a.openAcc(st, rScan)
+			for i, p := range st.ports.vals {
+				o.touch(st.ports.ns[i], st.ports.line[i], me)
+				o.addPort(p, ml)
+			}
+			slices.Sort(o.f.Lines)
+			o.f.Detail = fmt.Sprintf("%d or more distinct destination ports within %v", r.Count, r.Window)
+		}
+	}
+}
+
+func (a *Analyzer) conflict(rec *record, m *conflictMatch, t time.Time, line int64, kind Kind) {
+	a.stats.Recognised++
+	if a.h.Event != nil {
+		ev := a.baseEvent(rec, t, line)
+		ev.Kind, ev.Role = kind, RoleInfo
+		ev.Addr, ev.MAC, ev.OldMAC = m.addr, slices.Clone(m.mac), slices.Clone(m.old)
+		ev.Iface, ev.Key = strings.Clone(m.iface), strings.Clone(m.key)
+		a.h.Event(ev)
+	}
+	ri := rConflict
+	var k srcKey
+	switch {
+	case m.addr.IsValid():
+		k.addr = m.addr
+	case m.key != "":
+		ri = rDataConflict
+		k.name = "key=" + m.key
+	default:
+		k.name = "iface=" + m.iface
+	}
+	if a.disabled[ri] {
+		return
+	}
+	ns := t.UnixNano()
+	st := a.addrs.get(k)
+	if st == nil {
+		if k.name != "" {
+			k.name = strings.Clone(k.name)
+		}
+		st = a.addrs.add(k)
+		st.key, st.rule = k, ri
+		st.flips.buf = make([]stamp, a.opts.Rules.FlipFlops.Count)
+	}
+	st.lastNS = max(st.lastNS, ns)
+	o := st.open
+	if o == nil {
+		o = &acc{}
+		o.f.Rule = ruleNames[ri]
+		o.f.Severity = ruleSeverity[ri]
+		o.f.Addr = m.addr
+		o.f.Key = k.String()
+		if m.key != "" {
+			o.f.Key = strings.Clone(m.key)
+		}
+		o.f.Detail = m.what
+		if m.iface != "" {
+			o.f.Detail += " on " + m.iface
+		}
+		st.open = o
+	}
+	o.touch(ns, line, a.opts.MaxEvidence)
+	o.addMAC(m.old, a.opts.MaxListed)
+	o.addMAC(m.mac, a.opts.MaxListed)
+	if m.flip {
+		st.flips.push(stamp{ns, line})
+	}
+	ff := a.opts.Rules.FlipFlops
+	if ri == rConflict && (o.f.DistinctMACs >= a.opts.Rules.ConflictMACs || st.flips.within(ff.Count, ff.Window, ns)) {
+		o.f.Severity = SeverityCritical
+	}
+}
+
+func (a *Analyzer) longLine(line, n int64) {
+	a.stats.LongLines++
+	if a.disabled[rLongLine] {
+		return
+	}
+	if a.long == nil {
+		a.long = &acc{}
+		a.long.f.Rule, a.long.f.Key, a.long.f.Severity = RuleLongLine, "input", ruleSeverity[rLongLine]
+	}
+	a.long.f.Count++
+	a.long.addLine(line, a.opts.MaxEvidence)
+	a.longest = max(a.longest, n)
+}
+
+// emit hands a finished finding to the handler.
+func (a *Analyzer) emit(o *acc, highRisk bool) {
+	f := o.f
+	if o.firstNS != 0 || o.lastNS != 0 {
+		f.First = time.Unix(0, o.firstNS).In(a.opts.Location)
+		f.Last = time.Unix(0, o.lastNS).In(a.opts.Location)
+	}
+	if highRisk {
+		f.Severity = f.Severity.raise()
+	}
+	a.stats.Findings++
+	if a.flushing {
+		a.final = append(a.final, f)
+		return
+	}
+	if a.h.Finding != nil {
+		a.h.Finding(f)
+	}
+}
+
+func (a *Analyzer) highRisk(k srcKey) bool {
+	return a.opts.HighRisk != nil && k.addr.IsValid() && a.opts.HighRisk.Contains(k.addr)
+}
+
+// closeRule emits and clears one open finding of st, folding it into the
+// source's incident record.
+func (a *Analyzer) closeRule(st *srcState, ri int) {
+	o := st.open[ri]
+	if o == nil {
+		return
+	}
+	st.open[ri] = nil
+	a.emit(o, a.highRisk(st.key))
+	if (ri < numSrcRules) && (1<<ri)&(sshFamily|fwFamily) != 0 {
+		if st.inc == nil {
+			st.inc = &acc{}
+			st.inc.f.Rule, st.inc.f.Key, st.inc.f.Src, st.inc.f.SrcText = RuleIncident, st.key.String(), st.key.addr, st.text
+			st.inc.f.Severity = ruleSeverity[rIncident]
+			st.inc.firstNS = o.firstNS
+		}
+		inc := st.inc
+		inc.firstNS = min(inc.firstNS, o.firstNS)
+		inc.lastNS = max(inc.lastNS, o.lastNS)
+		inc.f.Count += o.f.Count
+		inc.f.Severity = max(inc.f.Severity, o.f.Severity)
+		for _, l := range o.f.Lines {
+			if len(inc.f.Lines) < a.opts.MaxEvidence && !slices.Contains(inc.f.Lines, l) {
+				inc.f.Lines = append(inc.f.Lines, l)
+			}
+		}
+		if !slices.Contains(inc.f.Related, ruleNames[ri]) {
+			inc.f.Related = append(inc.f.Related, ruleNames[ri])
+		}
+	}
+}
+
+// closeSource emits everything st holds (on eviction, expiry or the end).
+func (a *Analyzer) closeSource(st *srcState) {
+	for ri := range numSrcRules {
+		a.closeRule(st, ri)
+	}
+	if st.inc != nil && st.fired&sshFamily != 0 && st.fired&fwFamily != 0 && !a.disabled[rIncident] {
+		slices.Sort(st.inc.f.Lines)
+		st.inc.f.Detail = "one source in both sshd and firewall findings"
+		a.emit(st.inc, a.highRisk(st.key))
+	}
+	st.inc = nil
+}
+
+func (a *Analyzer) closeAddr(st *addrState) {
+	if st.open != nil {
+		o := st.open
+		st.open = nil
+		a.emit(o, false)
+	}
+}
+
+// sweep closes findings whose key went quiet and drops state that can no
+// longer contribute to any window.
+func (a *Analyzer) sweep() {
+	now := a.nowNS
+	quiet := int64(10 * time.Minute)
+	keep := int64(a.keep)
+	var drop []srcKey
+	a.srcs.each(func(k srcKey, st *srcState) bool {
+		idle := now - st.lastNS
+		if idle <= quiet {
+			return false
+		}
+		for ri := range numSrcRules {
+			if st.open[ri] != nil && now-st.open[ri].lastNS > max(quiet, int64(a.ruleWindow(ri))) {
+				a.closeRule(st, ri)
+			}
+		}
+		if idle > keep {
+			drop = append(drop, k)
+		}
+		return true
+	})
+	for _, k := range drop {
+		if st := a.srcs.peek(k); st != nil {
+			a.closeSource(st)
+		}
+		a.srcs.remove(k)
+	}
+	drop = drop[:0]
+	a.addrs.each(func(k srcKey, st *addrState) bool {
+		idle := now - st.lastNS
+		if idle <= quiet {
+			return false
+		}
+		a.closeAddr(st)
+		if idle > keep {
+			drop = append(drop, k)
+		}
+		return true
+	})
+	for _, k := range drop {
+		a.addrs.remove(k)
+	}
+}
+
+func (a *Analyzer) ruleWindow(ri int) time.Duration {
+	r := a.opts.Rules
+	switch ri {
+	case rBruteForce:
+		return r.BruteForce.Window
+	case rBurst:
+		return time.Duration(r.Burst.Capacity) * r.Burst.Leak
+	case rSlow:
+		return time.Duration(r.SlowBruteForce.Capacity) * r.SlowBruteForce.Leak
+	case rEnum:
+		return r.UserEnumeration.Window
+	case rPreauth:
+		return r.PreauthScan.Window
+	case rSuccess:
+		return r.SuccessAfterFailures.Window
+	case rScan:
+		return r.PortScan.Window
+	}
+	return 0
+}
+
+// flushAll emits every open finding at the end of a scan, ordered by first
+// time, rule and key.
+func (a *Analyzer) flushAll() {
+	a.flushing = true
+	a.srcs.each(func(_ srcKey, st *srcState) bool {
+		a.closeSource(st)
+		return true
+	})
+	a.addrs.each(func(_ srcKey, st *addrState) bool {
+		a.closeAddr(st)
+		return true
+	})
+	if a.long != nil {
+		a.long.f.Detail = fmt.Sprintf("%d lines longer than %d bytes were skipped (longest %d bytes)", a.long.f.Count, a.opts.MaxLineBytes, a.longest)
+		a.emit(a.long, false)
+		a.long = nil
+	}
+	a.flushing = false
+	a.stats.Evicted = a.srcs.evicted + a.addrs.evicted + a.conns.evicted
+	slices.SortStableFunc(a.final, func(x, y Finding) int {
+		if c := x.First.Compare(y.First); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(x.Rule, y.Rule); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.Key, y.Key)
+	})
+	if a.h.Finding != nil {
+		for _, f := range a.final {
+			a.h.Finding(f)
+		}
+	}
+	a.final = a.final[:0]
+}

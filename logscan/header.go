@@ -1,0 +1,501 @@
+package logscan
+
+import (
+	"strings"
+	"time"
+)
+
+// Format is the header format a line was read in.
+type Format uint8
+
+// Formats recognised per line.
+const (
+	FormatUnknown Format = iota
+	FormatBSD            // Mon dd hh:mm:ss host prog[pid]: msg (RFC 3164, also with <PRI>, [date], <fac.sev>)
+	FormatRFC3339        // 2006-01-02T15:04:05.000000+01:00 host prog[pid]: msg (rsyslog on Debian/Ubuntu)
+	FormatRFC5424        // <PRI>1 TIMESTAMP HOST APP PROCID MSGID [SD] MSG
+	FormatJournal        // journalctl -o json
+	FormatBare           // host prog[pid]: msg, no time (journalctl -o short without date, fail2ban journal tests)
+)
+
+var formatNames = [...]string{"unknown", "bsd", "rfc3339", "rfc5424", "journal", "bare"}
+
+// String returns the format's name.
+func (f Format) String() string {
+	if int(f) < len(formatNames) {
+		return formatNames[f]
+	}
+	return "format?"
+}
+
+// record is a parsed line header. All strings are views into the line (or
+// into the journal scratch buffer).
+type record struct {
+	format  Format
+	t       time.Time
+	hasTime bool
+	host    string
+	prog    string
+	pid     string
+	msg     string
+}
+
+// timeCtx turns header dates into times: it holds the zone, the reference
+// for year inference and a one-hour cache so most lines cost no time.Date.
+type timeCtx struct {
+	loc      *time.Location
+	ref      time.Time
+	refLimit time.Time // ref + 24h: BSD dates after it belong to the year before
+	refYear  int
+
+	cacheOK             bool
+	cMon                time.Month
+	cDay, cHour, cYear  int
+	cBase               time.Time
+	prevMon             time.Month
+	prevYear            int
+	havePrev            bool
+	isoOK               bool
+	isoY, isoD, isoH    int
+	isoMon              time.Month
+	isoBase             time.Time
+	isoOffset           int
+	isoLocal, isoLocalC bool
+}
+
+func newTimeCtx(loc *time.Location, ref time.Time) *timeCtx {
+	return &timeCtx{loc: loc, ref: ref, refLimit: ref.Add(24 * time.Hour), refYear: ref.In(loc).Year()}
+}
+
+// bsd resolves a date without year. The reference's year is assumed, or the
+// year before when that would put the line more than a day after the
+// reference; inside a stream, December followed by January moves to the next
+// year.
+func (tc *timeCtx) bsd(mon time.Month, day, hour, min, sec, nsec int) time.Time {
+	if !(tc.cacheOK && mon == tc.cMon && day == tc.cDay && hour == tc.cHour) {
+		year := tc.refYear
+		base := time.Date(year, mon, day, hour, 0, 0, 0, tc.loc)
+		if base.After(tc.refLimit) {
+			year--
+			base = time.Date(year, mon, day, hour, 0, 0, 0, tc.loc)
+		}
+		if tc.havePrev && tc.prevMon == time.December && mon == time.January && tc.prevYear+1 > year {
+			year = tc.prevYear + 1
+			base = time.Date(year, mon, day, hour, 0, 0, 0, tc.loc)
+		}
+		tc.cacheOK, tc.cMon, tc.cDay, tc.cHour, tc.cYear, tc.cBase = true, mon, day, hour, year, base
+	}
+	tc.prevMon, tc.prevYear, tc.havePrev = mon, tc.cYear, true
+	return tc.cBase.Add(time.Duration(min)*time.Minute + time.Duration(sec)*time.Second + time.Duration(nsec))
+}
+
+// iso resolves a date with year; offset is in seconds east of UTC, local
+// means the text carried no offset (Options.Location applies).
+func (tc *timeCtx) iso(year int, mon time.Month, day, hour, min, sec, nsec, offset int, local bool) time.Time {
+	if !(tc.isoOK && year == tc.isoY && mon == tc.isoMon && day == tc.isoD && hour == tc.isoH && local == tc.isoLocal && (local || offset == tc.isoOffset)) {
+		var base time.Time
+		if local {
+			base = time.Date(year, mon, day, hour, 0, 0, 0, tc.loc)
+		} else {
+			base = time.Date(year, mon, day, hour, 0, 0, 0, time.UTC).Add(-time.Duration(offset) * time.Second)
+		}
+		tc.isoOK, tc.isoY, tc.isoMon, tc.isoD, tc.isoH, tc.isoOffset, tc.isoLocal, tc.isoBase = true, year, mon, day, hour, offset, local, base
+	}
+	tc.prevMon, tc.prevYear, tc.havePrev = mon, year, true
+	return tc.isoBase.Add(time.Duration(min)*time.Minute + time.Duration(sec)*time.Second + time.Duration(nsec))
+}
+
+// month reads a three-letter English month abbreviation.
+func month(s string) (time.Month, bool) {
+	if len(s) < 3 {
+		return 0, false
+	}
+	c0, c1, c2 := s[0]|0x20, s[1]|0x20, s[2]|0x20
+	switch c0 {
+	case 'j':
+		if c1 == 'a' && c2 == 'n' {
+			return time.January, true
+		}
+		if c1 == 'u' && c2 == 'n' {
+			return time.June, true
+		}
+		if c1 == 'u' && c2 == 'l' {
+			return time.July, true
+		}
+	case 'f':
+		if c1 == 'e' && c2 == 'b' {
+			return time.February, true
+		}
+	case 'm':
+		if c1 == 'a' && c2 == 'r' {
+			return time.March, true
+		}
+		if c1 == 'a' && c2 == 'y' {
+			return time.May, true
+		}
+	case 'a':
+		if c1 == 'p' && c2 == 'r' {
+			return time.April, true
+		}
+		if c1 == 'u' && c2 == 'g' {
+			return time.August, true
+		}
+	case 's':
+		if c1 == 'e' && c2 == 'p' {
+			return time.September, true
+		}
+	case 'o':
+		if c1 == 'c' && c2 == 't' {
+			return time.October, true
+		}
+	case 'n':
+		if c1 == 'o' && c2 == 'v' {
+			return time.November, true
+		}
+	case 'd':
+		if c1 == 'e' && c2 == 'c' {
+			return time.December, true
+		}
+	}
+	return 0, false
+}
+
+func digits2(s string, i int) (int, bool) {
+	if i+2 > len(s) || !isDigit(s[i]) || !isDigit(s[i+1]) {
+		return 0, false
+	}
+	return int(s[i]-'0')*10 + int(s[i+1]-'0'), true
+}
+
+// parseClock reads hh:mm:ss[.frac] at s[i:] and returns the end index.
+func parseClock(s string, i int) (h, m, sec, nsec, end int, ok bool) {
+	var ok1, ok2, ok3 bool
+	h, ok1 = digits2(s, i)
+	m, ok2 = digits2(s, i+3)
+	sec, ok3 = digits2(s, i+6)
+	if !ok1 || !ok2 || !ok3 || s[i+2] != ':' || s[i+5] != ':' || h > 23 || m > 59 || sec > 60 {
+		return 0, 0, 0, 0, 0, false
+	}
+	end = i + 8
+	if end < len(s) && (s[end] == '.' || s[end] == ',') {
+		j := end + 1
+		scale := 100000000
+		for j < len(s) && isDigit(s[j]) {
+			if scale > 0 {
+				nsec += int(s[j]-'0') * scale
+				scale /= 10
+			}
+			j++
+		}
+		if j == end+1 {
+			return 0, 0, 0, 0, 0, false
+		}
+		end = j
+	}
+	return h, m, sec, nsec, end, true
+}
+
+// parseBSDDate reads "Mmm dd hh:mm:ss" (day padded with a space or a zero,
+// or not padded) at s[i:].
+func (tc *timeCtx) parseBSDDate(s string, i int) (time.Time, int, bool) {
+	mon, ok := month(s[i:])
+	if !ok || i+3 >= len(s) || s[i+3] != ' ' {
+		return time.Time{}, 0, false
+	}
+	j := i + 4
+	if j < len(s) && s[j] == ' ' {
+		j++
+	}
+	day := 0
+	k := j
+	for k < len(s) && k-j < 2 && isDigit(s[k]) {
+		day = day*10 + int(s[k]-'0')
+		k++
+	}
+	if k == j || day < 1 || day > 31 || k >= len(s) || s[k] != ' ' {
+		return time.Time{}, 0, false
+	}
+	k++
+	if k+8 > len(s) {
+		return time.Time{}, 0, false
+	}
+	h, m, sec, nsec, end, ok := parseClock(s, k)
+	if !ok {
+		return time.Time{}, 0, false
+	}
+	return tc.bsd(mon, day, h, m, sec, nsec), end, true
+}
+
+// parseISODate reads an RFC 3339 timestamp (also with a space instead of T,
+// without offset, or followed by " UTC"/" GMT") at s[i:].
+func (tc *timeCtx) parseISODate(s string, i int) (time.Time, int, bool) {
+	if i+19 > len(s) || s[i+4] != '-' || s[i+7] != '-' || (s[i+10] != 'T' && s[i+10] != ' ') {
+		return time.Time{}, 0, false
+	}
+	y := 0
+	for k := i; k < i+4; k++ {
+		if !isDigit(s[k]) {
+			return time.Time{}, 0, false
+		}
+		y = y*10 + int(s[k]-'0')
+	}
+	mo, ok1 := digits2(s, i+5)
+	d, ok2 := digits2(s, i+8)
+	if !ok1 || !ok2 || mo < 1 || mo > 12 || d < 1 || d > 31 {
+		return time.Time{}, 0, false
+	}
+	h, m, sec, nsec, end, ok := parseClock(s, i+11)
+	if !ok {
+		return time.Time{}, 0, false
+	}
+	offset, local := 0, true
+	if end < len(s) {
+		switch c := s[end]; {
+		case c == 'Z' || c == 'z':
+			local = false
+			end++
+		case c == '+' || c == '-':
+			oh, ok1 := digits2(s, end+1)
+			if !ok1 {
+				return time.Time{}, 0, false
+			}
+			k := end + 3
+			if k < len(s) && s[k] == ':' {
+				k++
+			}
+			om, ok2 := digits2(s, k)
+			if !ok2 || oh > 23 || om > 59 {
+				return time.Time{}, 0, false
+			}
+			offset = oh*3600 + om*60
+			if c == '-' {
+				offset = -offset
+			}
+			local = false
+			end = k + 2
+		case c == ' ' && (strings.HasPrefix(s[end:], " UTC") || strings.HasPrefix(s[end:], " GMT")):
+			if end+4 == len(s) || s[end+4] == ' ' {
+				local = false
+				end += 4
+			}
+		}
+	}
+	return tc.iso(y, time.Month(mo), d, h, m, sec, nsec, offset, local), end, true
+}
+
+// parseHeader reads the header of a text line (every format but journald
+// JSON) into rec. It reports false for lines it cannot read.
+func (tc *timeCtx) parseHeader(s string, rec *record) bool {
+	*rec = record{}
+	i := 0
+	if len(s) > 0 && s[0] == '<' { // <PRI>
+		j := 1
+		for j < len(s) && j < 5 && isDigit(s[j]) {
+			j++
+		}
+		if j > 1 && j < len(s) && s[j] == '>' {
+			i = j + 1
+			if i+1 < len(s) && isDigit(s[i]) && s[i] != '0' {
+				k := i
+				for k < len(s) && k-i < 3 && isDigit(s[k]) {
+					k++
+				}
+				if k < len(s) && s[k] == ' ' {
+					return tc.parse5424(s, k+1, rec)
+				}
+			}
+		}
+	}
+	rest := ""
+	switch {
+	case i < len(s) && s[i] == '[' && i+1 < len(s) && !isDigit(s[i+1]):
+		t, end, ok := tc.parseBSDDate(s, i+1)
+		if !ok || end >= len(s) || s[end] != ']' {
+			return tc.parseBare(s, rec)
+		}
+		rec.format, rec.t, rec.hasTime = FormatBSD, t, true
+		rest = s[end+1:]
+	case i < len(s) && isDigit(s[i]):
+		t, end, ok := tc.parseISODate(s, i)
+		if !ok {
+			return false
+		}
+		rec.format, rec.t, rec.hasTime = FormatRFC3339, t, true
+		rest = s[end:]
+	default:
+		t, end, ok := tc.parseBSDDate(s, i)
+		if !ok {
+			return tc.parseBare(s, rec)
+		}
+		rec.format, rec.t, rec.hasTime = FormatBSD, t, true
+		rest = s[end:]
+	}
+	rest = skipSpaces(rest)
+	// syslogd -v / -vv: <4.3> or <auth.info>
+	if len(rest) > 2 && rest[0] == '<' {
+		if j := strings.IndexByte(rest, '>'); j > 0 && strings.IndexByte(rest[:j], '.') > 0 && strings.IndexByte(rest[:j], ' ') < 0 {
+			rest = skipSpaces(rest[j+1:])
+		}
+	}
+	splitHostTag(rest, rec)
+	return true
+}
+
+// parseBare reads "host prog[pid]: msg" without a date.
+func (tc *timeCtx) parseBare(s string, rec *record) bool {
+	if s == "" || s[0] == ' ' {
+		return false
+	}
+	tok := token(s)
+	if !isTag(tok) {
+		rest := skipSpaces(s[len(tok):])
+		if !isTag(token(rest)) {
+			return false
+		}
+	}
+	splitHostTag(s, rec)
+	if rec.prog == "" {
+		return false
+	}
+	rec.format = FormatBare
+	return true
+}
+
+// isTag tells a syslog tag ("sshd[1]:", "kernel:", "[sshd]") from a host.
+func isTag(tok string) bool {
+	if tok == "" {
+		return false
+	}
+	return tok[len(tok)-1] == ':' || strings.IndexByte(tok, '[') >= 0 || tok[len(tok)-1] == ')'
+}
+
+// splitHostTag reads "[host] tag msg".
+func splitHostTag(rest string, rec *record) {
+	tok := token(rest)
+	if !isTag(tok) {
+		after := skipSpaces(rest[len(tok):])
+		if t2 := token(after); isTag(t2) {
+			rec.host = tok
+			rest, tok = after, t2
+		} else {
+			rec.host = tok
+			rec.msg = after
+			return
+		}
+	}
+	parseTag(tok, rec)
+	rec.msg = skipSpaces(rest[len(tok):])
+}
+
+// parseTag reads prog[pid]:, prog:, [prog]:, prog(sub)[pid]:, [prog][pid].
+func parseTag(tok string, rec *record) {
+	tok = strings.TrimSuffix(tok, ":")
+	if len(tok) > 0 && tok[0] == '[' {
+		end := strings.IndexByte(tok, ']')
+		if end < 0 {
+			rec.prog = tok[1:]
+			return
+		}
+		rec.prog = tok[1:end]
+		tok = tok[end+1:]
+		if len(tok) > 1 && tok[0] == '[' && tok[len(tok)-1] == ']' {
+			rec.pid = tok[1 : len(tok)-1]
+		}
+		return
+	}
+	end := len(tok)
+	if k := strings.IndexAny(tok, "[("); k >= 0 {
+		end = k
+	}
+	rec.prog = tok[:end]
+	tok = tok[end:]
+	if len(tok) > 0 && tok[0] == '(' {
+		if k := strings.IndexByte(tok, ')'); k >= 0 {
+			tok = tok[k+1:]
+		}
+	}
+	if len(tok) > 1 && tok[0] == '[' && tok[len(tok)-1] == ']' {
+		rec.pid = tok[1 : len(tok)-1]
+	}
+}
+
+// parse5424 reads the rest of an RFC 5424 line from s[i:] (after "<PRI>1 ").
+func (tc *timeCtx) parse5424(s string, i int, rec *record) bool {
+	rec.format = FormatRFC5424
+	rest := s[i:]
+	ts := token(rest)
+	if ts != "-" {
+		t, end, ok := tc.parseISODate(ts, 0)
+		if !ok || end != len(ts) {
+			return false
+		}
+		rec.t, rec.hasTime = t, true
+	}
+	fields := [4]string{}
+	rest = rest[len(ts):]
+	for k := range fields {
+		if len(rest) == 0 || rest[0] != ' ' {
+			return false
+		}
+		rest = rest[1:]
+		fields[k] = token(rest)
+		if fields[k] == "" {
+			return false
+		}
+		rest = rest[len(fields[k]):]
+	}
+	nilable := func(v string) string {
+		if v == "-" {
+			return ""
+		}
+		return v
+	}
+	rec.host, rec.prog, rec.pid = nilable(fields[0]), nilable(fields[1]), nilable(fields[2])
+	if len(rest) == 0 {
+		return true
+	}
+	if rest[0] != ' ' {
+		return false
+	}
+	rest = rest[1:]
+	// structured data: "-" or [id k="v" ...]...
+	if strings.HasPrefix(rest, "-") {
+		rest = rest[1:]
+	} else if strings.HasPrefix(rest, "[") {
+		j := 0
+		for j < len(rest) && rest[j] == '[' {
+			j++
+			inQuote := false
+			for j < len(rest) {
+				c := rest[j]
+				if inQuote {
+					if c == '\\' {
+						j += 2
+						continue
+					}
+					if c == '"' {
+						inQuote = false
+					}
+				} else if c == '"' {
+					inQuote = true
+				} else if c == ']' {
+					break
+				}
+				j++
+			}
+			if j >= len(rest) {
+				return false
+			}
+			j++ // ']'
+		}
+		rest = rest[j:]
+	} else {
+		return false
+	}
+	if len(rest) > 0 && rest[0] == ' ' {
+		rest = rest[1:]
+	}
+	rest = strings.TrimPrefix(rest, "\ufeff")
+	rec.msg = rest
+	return true
+}

@@ -1,0 +1,142 @@
+package logscan
+
+// lru is a bounded map that evicts its least recently used entry. Evicted
+// nodes are recycled for the next insert, so a full table allocates nothing
+// more.
+type lru[K comparable, V any] struct {
+	m          map[K]*lruNode[K, V]
+	head, tail *lruNode[K, V] // head: most recent
+	cap        int
+	free       *lruNode[K, V]
+	onEvict    func(*V)
+	evicted    int64
+}
+
+type lruNode[K comparable, V any] struct {
+	key        K
+	val        V
+	prev, next *lruNode[K, V]
+}
+
+func newLRU[K comparable, V any](capacity int, onEvict func(*V)) *lru[K, V] {
+	hint := capacity
+	if hint > 4096 {
+		hint = 4096
+	}
+	return &lru[K, V]{m: make(map[K]*lruNode[K, V], hint), cap: capacity, onEvict: onEvict}
+}
+
+func (l *lru[K, V]) len() int { return len(l.m) }
+
+// get returns the value for k and marks it most recently used.
+func (l *lru[K, V]) get(k K) *V {
+	n := l.m[k]
+	if n == nil {
+		return nil
+	}
+	l.toFront(n)
+	return &n.val
+}
+
+// peek returns the value for k without touching its recency.
+func (l *lru[K, V]) peek(k K) *V {
+	if n := l.m[k]; n != nil {
+		return &n.val
+	}
+	return nil
+}
+
+// add inserts k (which must be absent) with a zero value and returns it,
+// evicting the least recently used entry when the table is full.
+func (l *lru[K, V]) add(k K) *V {
+	if len(l.m) >= l.cap && l.tail != nil {
+		old := l.tail
+		if l.onEvict != nil {
+			l.onEvict(&old.val)
+		}
+		l.evicted++
+		l.unlink(old)
+		delete(l.m, old.key)
+		old.next = l.free
+		l.free = old
+	}
+	n := l.free
+	if n != nil {
+		l.free = n.next
+		var zero V
+		n.val, n.next, n.prev = zero, nil, nil
+	} else {
+		n = new(lruNode[K, V])
+	}
+	n.key = k
+	l.m[k] = n
+	l.pushFront(n)
+	return &n.val
+}
+
+// remove deletes k.
+func (l *lru[K, V]) remove(k K) {
+	n := l.m[k]
+	if n == nil {
+		return
+	}
+	l.unlink(n)
+	delete(l.m, k)
+	var zero V
+	n.val = zero
+	n.next = l.free
+	l.free = n
+}
+
+// oldest returns the least recently used key and value.
+func (l *lru[K, V]) oldest() (K, *V, bool) {
+	if l.tail == nil {
+		var zero K
+		return zero, nil, false
+	}
+	return l.tail.key, &l.tail.val, true
+}
+
+// each calls f from the least to the most recently used entry while f
+// returns true. f must not modify the table.
+func (l *lru[K, V]) each(f func(K, *V) bool) {
+	for n := l.tail; n != nil; n = n.prev {
+		if !f(n.key, &n.val) {
+			return
+		}
+	}
+}
+
+func (l *lru[K, V]) toFront(n *lruNode[K, V]) {
+	if l.head == n {
+		return
+	}
+	l.unlink(n)
+	l.pushFront(n)
+}
+
+func (l *lru[K, V]) pushFront(n *lruNode[K, V]) {
+	n.prev = nil
+	n.next = l.head
+	if l.head != nil {
+		l.head.prev = n
+	}
+	l.head = n
+	if l.tail == nil {
+		l.tail = n
+	}
+}
+
+func (l *lru[K, V]) unlink(n *lruNode[K, V]) {
+	if n.prev != nil {
+		n.prev.next = n.next
+	} else if l.head == n {
+		l.head = n.next
+	}
+	if n.next != nil {
+		n.next.prev = n.prev
+	} else if l.tail == n {
+		l.tail = n.prev
+	}
+	n.prev, n.next = nil, nil
+}

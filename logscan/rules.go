@@ -1,0 +1,302 @@
+package logscan
+
+import (
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+)
+
+// rule indexes; the per-source rules come first.
+const (
+	rBruteForce = iota
+	rBurst
+	rSlow
+	rEnum
+	rPreauth
+	rSuccess
+	rOffHours
+	rRisky
+	rScan
+	rInject
+	rConflict
+	rDataConflict
+	rIncident
+	rLongLine
+	numRules
+	numSrcRules = rConflict
+)
+
+var ruleNames = [numRules]Rule{
+	rBruteForce: RuleBruteForce, rBurst: RuleBurst, rSlow: RuleSlowBruteForce, rEnum: RuleUserEnumeration,
+	rPreauth: RulePreauthScan, rSuccess: RuleSuccessAfterFailures, rOffHours: RuleOffHoursLogin,
+	rRisky: RuleRiskyPort, rScan: RulePortScan, rInject: RuleLogInjection, rConflict: RuleAddressConflict,
+	rDataConflict: RuleDataConflict, rIncident: RuleIncident, rLongLine: RuleLongLine,
+}
+
+var ruleIndex = func() map[Rule]int {
+	m := make(map[Rule]int, numRules)
+	for i, r := range ruleNames {
+		m[r] = i
+	}
+	return m
+}()
+
+const (
+	sshFamily = 1<<rBruteForce | 1<<rBurst | 1<<rSlow | 1<<rEnum | 1<<rPreauth | 1<<rSuccess | 1<<rInject
+	fwFamily  = 1<<rRisky | 1<<rScan
+)
+
+var ruleSeverity = [numRules]Severity{
+	rBruteForce: SeverityHigh, rBurst: SeverityMedium, rSlow: SeverityMedium, rEnum: SeverityHigh,
+	rPreauth: SeverityLow, rSuccess: SeverityCritical, rOffHours: SeverityMedium, rRisky: SeverityMedium,
+	rScan: SeverityHigh, rInject: SeverityHigh, rConflict: SeverityHigh, rDataConflict: SeverityMedium,
+	rIncident: SeverityHigh, rLongLine: SeverityLow,
+}
+
+// stamp is one event in a sliding window: its log time and line.
+type stamp struct {
+	ns   int64
+	line int64
+}
+
+// ring keeps the last len(buf) stamps.
+type ring struct {
+	buf  []stamp
+	next int
+	n    int
+}
+
+func (r *ring) push(s stamp) {
+	if len(r.buf) == 0 {
+		return
+	}
+	r.buf[r.next] = s
+	r.next = (r.next + 1) % len(r.buf)
+	if r.n < len(r.buf) {
+		r.n++
+	}
+}
+
+// nth returns the k-th most recent stamp (0 = newest).
+func (r *ring) nth(k int) (stamp, bool) {
+	if k >= r.n || k < 0 {
+		return stamp{}, false
+	}
+	i := (r.next - 1 - k + 2*len(r.buf)) % len(r.buf)
+	return r.buf[i], true
+}
+
+// within reports whether the last count stamps all lie inside w before ns:
+// an exact sliding-window test.
+func (r *ring) within(count int, w time.Duration, ns int64) bool {
+	s, ok := r.nth(count - 1)
+	return ok && ns-s.ns <= int64(w)
+}
+
+// lines returns the lines of the last count stamps, oldest first, and the
+// time of the oldest.
+func (r *ring) last(count int) ([]int64, int64) {
+	if count > r.n {
+		count = r.n
+	}
+	out := make([]int64, 0, count)
+	var first int64
+	for k := count - 1; k >= 0; k-- {
+		s, _ := r.nth(k)
+		if k == count-1 {
+			first = s.ns
+		}
+		out = append(out, s.line)
+	}
+	return out, first
+}
+
+// bucket is a leaky bucket.
+type bucket struct {
+	level  float64
+	lastNS int64
+	used   bool
+}
+
+func (b *bucket) add(ns int64, capacity int, leak time.Duration) bool {
+	if b.used && ns > b.lastNS {
+		b.level -= float64(ns-b.lastNS) / float64(leak)
+		if b.level < 0 {
+			b.level = 0
+		}
+	}
+	if !b.used || ns > b.lastNS {
+		b.lastNS = ns
+	}
+	b.used = true
+	b.level++
+	return b.level > float64(capacity)
+}
+
+// recent keeps the most recently seen distinct values with their last time;
+// with room for count values it answers "count distinct inside w" exactly.
+type recent[T comparable] struct {
+	vals []T
+	ns   []int64
+	line []int64
+}
+
+func (r *recent[T]) add(v T, ns, line int64, capacity int) (isNew bool) {
+	for i, x := range r.vals {
+		if x == v {
+			copy(r.vals[i:], r.vals[i+1:])
+			copy(r.ns[i:], r.ns[i+1:])
+			copy(r.line[i:], r.line[i+1:])
+			r.vals[len(r.vals)-1], r.ns[len(r.ns)-1], r.line[len(r.line)-1] = v, ns, line
+			return false
+		}
+	}
+	if len(r.vals) >= capacity {
+		copy(r.vals, r.vals[1:])
+		copy(r.ns, r.ns[1:])
+		copy(r.line, r.line[1:])
+		r.vals, r.ns, r.line = r.vals[:len(r.vals)-1], r.ns[:len(r.ns)-1], r.line[:len(r.line)-1]
+	}
+	r.vals = append(r.vals, v)
+	r.ns = append(r.ns, ns)
+	r.line = append(r.line, line)
+	return true
+}
+
+// countWithin counts values last seen inside w before ns.
+func (r *recent[T]) countWithin(ns int64, w time.Duration) int {
+	c := 0
+	for _, t := range r.ns {
+		if ns-t <= int64(w) {
+			c++
+		}
+	}
+	return c
+}
+
+// acc accumulates one open finding.
+type acc struct {
+	f         Finding
+	firstNS   int64
+	lastNS    int64
+	seenUsers map[string]struct{}
+	seenPorts map[uint16]struct{}
+	seenMACs  map[string]struct{}
+}
+
+const maxDistinctTracked = 1024
+
+func (a *acc) touch(ns, line int64, maxEvidence int) {
+	if a.f.Count == 0 || ns < a.firstNS {
+		a.firstNS = ns
+	}
+	if ns > a.lastNS || a.f.Count == 0 {
+		a.lastNS = ns
+	}
+	a.f.Count++
+	a.addLine(line, maxEvidence)
+}
+
+func (a *acc) addLine(line int64, maxEvidence int) {
+	if len(a.f.Lines) < maxEvidence && (len(a.f.Lines) == 0 || a.f.Lines[len(a.f.Lines)-1] != line) {
+		a.f.Lines = append(a.f.Lines, line)
+	}
+}
+
+func (a *acc) addUser(u string, maxListed int) {
+	if a.seenUsers == nil {
+		a.seenUsers = make(map[string]struct{})
+	}
+	if _, ok := a.seenUsers[u]; ok {
+		return
+	}
+	if len(a.seenUsers) >= maxDistinctTracked {
+		return
+	}
+	u = strings.Clone(u)
+	a.seenUsers[u] = struct{}{}
+	a.f.DistinctUsers = len(a.seenUsers)
+	if len(a.f.Users) < maxListed {
+		a.f.Users = append(a.f.Users, u)
+	}
+}
+
+func (a *acc) addPort(p uint16, maxListed int) {
+	if a.seenPorts == nil {
+		a.seenPorts = make(map[uint16]struct{})
+	}
+	if _, ok := a.seenPorts[p]; ok || len(a.seenPorts) >= maxDistinctTracked {
+		return
+	}
+	a.seenPorts[p] = struct{}{}
+	a.f.DistinctPorts = len(a.seenPorts)
+	if len(a.f.Ports) < maxListed {
+		a.f.Ports = append(a.f.Ports, p)
+	}
+}
+
+func (a *acc) addMAC(m net.HardwareAddr, maxListed int) {
+	if len(m) == 0 {
+		return
+	}
+	if a.seenMACs == nil {
+		a.seenMACs = make(map[string]struct{})
+	}
+	k := string(m)
+	if _, ok := a.seenMACs[k]; ok || len(a.seenMACs) >= maxDistinctTracked {
+		return
+	}
+	a.seenMACs[k] = struct{}{}
+	a.f.DistinctMACs = len(a.seenMACs)
+	if len(a.f.MACs) < maxListed {
+		a.f.MACs = append(a.f.MACs, slices.Clone(m))
+	}
+}
+
+// srcKey identifies a source: an address, or a host name as logged.
+type srcKey struct {
+	addr netip.Addr
+	name string
+}
+
+func keyOf(h host) srcKey {
+	if h.Addr.IsValid() {
+		return srcKey{addr: h.Addr}
+	}
+	return srcKey{name: h.Text}
+}
+
+func (k srcKey) String() string {
+	if k.addr.IsValid() {
+		return k.addr.String()
+	}
+	return k.name
+}
+
+// srcState is everything the rules keep per source.
+type srcState struct {
+	key     srcKey
+	text    string
+	lastNS  int64
+	fails   ring
+	noise   ring
+	burst   bucket
+	slow    bucket
+	users   recent[string]
+	ports   recent[uint16]
+	open    [numSrcRules]*acc
+	fired   uint32
+	inc     *acc
+	related []Rule
+}
+
+// addrState is what the conflict rule keeps per contested address.
+type addrState struct {
+	key    srcKey
+	lastNS int64
+	flips  ring
+	open   *acc
+	rule   int
+}
