@@ -10,7 +10,9 @@ import (
 // view returns a string sharing b's memory. The analyzer reads every line
 // through such views; anything kept beyond the line is copied with
 // strings.Clone first.
-func view(b []byte) string {
+func view(b []byte) string { return unsafeString(b) }
+
+func unsafeString(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
@@ -25,7 +27,19 @@ type host struct {
 	Text string
 }
 
-func (h host) valid() bool { return h.Text != "" }
+func (h host) valid() bool { return h.Addr.IsValid() || h.Text != "" }
+
+// text returns the host as logged, or the address when the text was not
+// kept.
+func (h host) text() string {
+	if h.Text != "" {
+		return h.Text
+	}
+	if h.Addr.IsValid() {
+		return h.Addr.String()
+	}
+	return ""
+}
 
 // key returns the text used as Finding.Key and for grouping.
 func (h host) key() string {

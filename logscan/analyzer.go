@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"hash/maphash"
 	"io"
 
 	"slices"
@@ -52,7 +53,9 @@ type Analyzer struct {
 	// per scan
 	tc        *timeCtx
 	jp        journalParser
-	conns     *lru[string, connState]
+	conns     *connCache
+	seed      maphash.Seed
+	strs      map[string]string
 	srcs      *lru[srcKey, srcState]
 	addrs     *lru[srcKey, addrState]
 	keybuf    []byte
@@ -65,6 +68,8 @@ type Analyzer struct {
 	long      *acc
 	longest   int64
 	detached  connState
+	detUH     []uint64 // backing arrays owned by detached contexts
+	detUsers  []string
 	final     []Finding
 	flushing  bool
 }
@@ -158,7 +163,12 @@ func (a *Analyzer) reset(h Handler) {
 	a.long, a.longest = nil, 0
 	a.nowNS, a.haveNow, a.nextSweep = 0, false, 0
 	a.final = a.final[:0]
-	a.conns = newLRU[string, connState](a.opts.MaxConnections, nil)
+	if a.conns == nil {
+		a.conns = newConnCache(a.opts.MaxConnections)
+	}
+	a.conns.reset()
+	a.seed = maphash.MakeSeed()
+	a.strs = make(map[string]string, 256)
 	a.srcs = newLRU[srcKey, srcState](a.opts.MaxSources, func(st *srcState) { a.closeSource(st) })
 	a.addrs = newLRU[srcKey, addrState](a.opts.MaxAddresses, func(st *addrState) { a.closeAddr(st) })
 	a.top = topTable{max: a.opts.MaxSources}
@@ -240,30 +250,82 @@ func (a *Analyzer) conflictLine(rec *record, t time.Time, n int64) {
 // between lines, holds helper lines until a failure, and forgets on
 // disconnect or success.
 type connState struct {
-	key     string
-	src     host
-	user    string
-	hasUser bool
-	users   []string
-	nofail  bool
-	gained  bool
-	pending bool
-	matches int
-	nfm     int // helper lines waiting to join the next failure
-	lastNS  int64
+	src      host
+	userLen  int // -1: no user named yet
+	userBuf  [24]byte
+	userLong string
+	uh       []uint64 // hashes of the distinct non-empty users, at most maxConnUsers
+	users    []string // their names, kept only when events are reported
+	nofail   bool
+	gained   bool
+	pending  bool
+	matches  int
+	nfm      int // helper lines waiting to join the next failure
+	lastNS   int64
 }
 
 const maxConnUsers = 16
 
-func (c *connState) addUser(u string) {
-	for _, x := range c.users {
-		if x == u {
+func (c *connState) setUser(u string) {
+	c.userLen = len(u)
+	if len(u) <= len(c.userBuf) {
+		copy(c.userBuf[:], u)
+		c.userLong = ""
+	} else {
+		c.userLong = strings.Clone(u)
+	}
+}
+
+// user returns the last user named on the connection; the string shares
+// c's memory and is valid while the current line is analysed.
+func (c *connState) user() (string, bool) {
+	switch {
+	case c.userLen < 0:
+		return "", false
+	case c.userLen > len(c.userBuf):
+		return c.userLong, true
+	}
+	return unsafeString(c.userBuf[:c.userLen]), true
+}
+
+func (a *Analyzer) addConnUser(c *connState, u string) {
+	h := maphash.String(a.seed, u)
+	for _, x := range c.uh {
+		if x == h {
 			return
 		}
 	}
-	if len(c.users) < maxConnUsers {
-		c.users = append(c.users, strings.Clone(u))
+	if len(c.uh) < maxConnUsers {
+		c.uh = append(c.uh, h)
+		if a.h.Event != nil {
+			c.users = append(c.users, a.intern(u))
+		}
 	}
+}
+
+// intern returns a copy of s that outlives the line, shared by equal short
+// strings (user names repeat); the table is bounded.
+func (a *Analyzer) intern(s string) string {
+	if len(s) > 64 {
+		return strings.Clone(s)
+	}
+	if v, ok := a.strs[s]; ok {
+		return v
+	}
+	if len(a.strs) >= 8192 {
+		clear(a.strs)
+	}
+	c := strings.Clone(s)
+	a.strs[c] = c
+	return c
+}
+
+// keepHost copies h for keeping: addresses need no text, names are interned.
+func (a *Analyzer) keepHost(h host) host {
+	if h.Addr.IsValid() {
+		return host{Addr: h.Addr}
+	}
+	return host{Text: a.intern(h.Text)}
 }
 
 func (a *Analyzer) connKey(rec *record) string {
@@ -275,23 +337,21 @@ func (a *Analyzer) connKey(rec *record) string {
 	return view(a.keybuf)
 }
 
-func cloneHost(h host) host { return host{Addr: h.Addr, Text: strings.Clone(h.Text)} }
-
 // parity applies the connection logic to one matched sshd line and returns
 // the line's role and the connection context it used.
 func (a *Analyzer) parity(rec *record, m *sshMatch, v verdict, forget bool, ns int64) (Role, *connState) {
 	nofail := v == vHelper || v == vGained
 	gained := v == vGained
-	key := a.connKey(rec)
-	c := a.conns.get(key)
+	hk := maphash.String(a.seed, a.connKey(rec))
+	c := a.conns.get(hk)
 	if c != nil && ns-c.lastNS > int64(connTTL) {
-		a.conns.remove(key)
+		a.conns.remove(hk, c)
 		c = nil
 	}
 	users := 0
 	if c != nil {
 		if m.hasUser && m.user != "" {
-			c.addUser(m.user)
+			a.addConnUser(c, m.user)
 		}
 		hadNofail := c.nofail || c.gained
 		if gained {
@@ -301,34 +361,34 @@ func (a *Analyzer) parity(rec *record, m *sshMatch, v verdict, forget bool, ns i
 			c.matches = 0
 		}
 		if m.host.valid() {
-			c.src = cloneHost(m.host)
+			c.src = a.keepHost(m.host)
 		}
 		if m.hasUser {
-			c.user, c.hasUser = strings.Clone(m.user), true
+			c.setUser(m.user)
 		}
 		c.nofail, c.gained = nofail, gained
 		if forget {
 			a.detached = *c
-			a.conns.remove(key)
+			a.conns.remove(hk, c)
 			c = &a.detached
 		}
-		users = len(c.users)
+		users = len(c.uh)
 	} else {
 		if forget {
-			a.detached = connState{}
+			a.detached = connState{uh: a.detUH[:0], users: a.detUsers[:0]}
 			c = &a.detached
 		} else {
-			c = a.conns.add(strings.Clone(key))
-			c.key = key
+			c = a.conns.add(hk)
 		}
+		c.userLen = -1
 		if m.host.valid() {
-			c.src = cloneHost(m.host)
+			c.src = a.keepHost(m.host)
 		}
 		if m.hasUser {
-			c.user, c.hasUser = strings.Clone(m.user), true
+			c.setUser(m.user)
 			if !forget && m.user != "" {
-				c.addUser(m.user)
-				users = len(c.users)
+				a.addConnUser(c, m.user)
+				users = len(c.uh)
 			}
 		}
 		c.nofail, c.gained = nofail, gained
@@ -378,8 +438,8 @@ func (a *Analyzer) sshd(rec *record, t time.Time, line int64) {
 		src = c.src
 	}
 	user, hasUser := m.user, m.hasUser
-	if !hasUser && c != nil && c.hasUser {
-		user, hasUser = c.user, true
+	if !hasUser && c != nil {
+		user, hasUser = c.user()
 	}
 	if role == RoleFailure {
 		a.stats.Failures++
@@ -391,7 +451,7 @@ func (a *Analyzer) sshd(rec *record, t time.Time, line int64) {
 	if a.h.Event != nil {
 		ev := a.baseEvent(rec, t, line)
 		ev.Kind, ev.Role = m.kind, role
-		ev.Src, ev.SrcText, ev.Port = src.Addr, strings.Clone(src.Text), m.port
+		ev.Src, ev.SrcText, ev.Port = src.Addr, strings.Clone(src.text()), m.port
 		if hasUser {
 			ev.User = strings.Clone(user)
 		}
@@ -440,7 +500,7 @@ func (a *Analyzer) source(h host, ns int64) *srcState {
 		}
 		st = a.srcs.add(k)
 		st.key = k
-		st.text = strings.Clone(h.Text)
+		st.text = strings.Clone(h.text())
 		r := a.opts.Rules
 		st.fails.buf = make([]stamp, max(r.BruteForce.Count, r.SuccessAfterFailures.Count, r.Burst.Capacity+1, r.SlowBruteForce.Capacity+1))
 	}
@@ -480,11 +540,23 @@ func (a *Analyzer) failure(src host, user string, hasUser bool, ns, line int64) 
 	st := a.source(src, ns)
 	st.fails.push(stamp{ns, line})
 	r := a.opts.Rules
+	if hasUser {
+		st.users.add(user, ns, line, r.UserEnumeration.Count, a.intern)
+	}
 	me := a.opts.MaxEvidence
 	addUser := func(o *acc) {
 		if hasUser {
 			o.addUser(user, a.opts.MaxListed)
 		}
+	}
+	// a new finding also names the users tried just before it
+	openUsers := func(o *acc, w time.Duration) {
+		for i, u := range st.users.vals {
+			if ns-st.users.ns[i] <= int64(w) {
+				o.addUser(u, a.opts.MaxListed)
+			}
+		}
+		addUser(o)
 	}
 	if !a.disabled[rBruteForce] {
 		if o := st.open[rBruteForce]; o != nil {
@@ -492,7 +564,7 @@ func (a *Analyzer) failure(src host, user string, hasUser bool, ns, line int64) 
 			addUser(o)
 		} else if st.fails.within(r.BruteForce.Count, r.BruteForce.Window, ns) {
 			o := a.openFromRing(st, rBruteForce, &st.fails, r.BruteForce.Count)
-			addUser(o)
+			openUsers(o, r.BruteForce.Window)
 			o.f.Detail = fmt.Sprintf("%d or more authentication failures within %v", r.BruteForce.Count, r.BruteForce.Window)
 		}
 	}
@@ -503,7 +575,7 @@ func (a *Analyzer) failure(src host, user string, hasUser bool, ns, line int64) 
 			addUser(o)
 		} else if over {
 			o := a.openFromRing(st, rBurst, &st.fails, r.Burst.Capacity+1)
-			addUser(o)
+			openUsers(o, time.Duration(r.Burst.Capacity)*r.Burst.Leak)
 			o.f.Detail = fmt.Sprintf("leaky bucket of %d (one leak per %v) overflowed", r.Burst.Capacity, r.Burst.Leak)
 		}
 	}
@@ -514,12 +586,11 @@ func (a *Analyzer) failure(src host, user string, hasUser bool, ns, line int64) 
 			addUser(o)
 		} else if over && st.open[rBruteForce] == nil && st.open[rBurst] == nil {
 			o := a.openFromRing(st, rSlow, &st.fails, r.SlowBruteForce.Capacity+1)
-			addUser(o)
+			openUsers(o, time.Duration(r.SlowBruteForce.Capacity)*r.SlowBruteForce.Leak)
 			o.f.Detail = fmt.Sprintf("slow leaky bucket of %d (one leak per %v) overflowed", r.SlowBruteForce.Capacity, r.SlowBruteForce.Leak)
 		}
 	}
 	if !a.disabled[rEnum] && hasUser {
-		st.users.add(user, ns, line, r.UserEnumeration.Count)
 		if o := st.open[rEnum]; o != nil {
 			o.touch(ns, line, me)
 			o.addUser(user, a.opts.MaxListed)
@@ -644,7 +715,7 @@ func (a *Analyzer) firewall(rec *record, m *fwMatch, t time.Time, line int64) {
 	}
 	if !a.disabled[rScan] {
 		r := a.opts.Rules.PortScan
-		st.ports.add(m.dport, ns, line, r.Count)
+		st.ports.add(m.dport, ns, line, r.Count, nil)
 		if o := st.open[rScan]; o != nil {
 			o.touch(ns, line, me)
 			o.addPort(m.dport, ml)

@@ -403,9 +403,9 @@ func parseTag(tok string, rec *record) {
 		}
 		return
 	}
-	end := len(tok)
-	if k := strings.IndexAny(tok, "[("); k >= 0 {
-		end = k
+	end := 0
+	for end < len(tok) && tok[end] != '[' && tok[end] != '(' {
+		end++
 	}
 	rec.prog = tok[:end]
 	tok = tok[end:]

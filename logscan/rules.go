@@ -143,7 +143,7 @@ type recent[T comparable] struct {
 	line []int64
 }
 
-func (r *recent[T]) add(v T, ns, line int64, capacity int) (isNew bool) {
+func (r *recent[T]) add(v T, ns, line int64, capacity int, own func(T) T) (isNew bool) {
 	for i, x := range r.vals {
 		if x == v {
 			copy(r.vals[i:], r.vals[i+1:])
@@ -158,6 +158,9 @@ func (r *recent[T]) add(v T, ns, line int64, capacity int) (isNew bool) {
 		copy(r.ns, r.ns[1:])
 		copy(r.line, r.line[1:])
 		r.vals, r.ns, r.line = r.vals[:len(r.vals)-1], r.ns[:len(r.ns)-1], r.line[:len(r.line)-1]
+	}
+	if own != nil {
+		v = own(v)
 	}
 	r.vals = append(r.vals, v)
 	r.ns = append(r.ns, ns)
@@ -207,7 +210,21 @@ func (a *acc) addLine(line int64, maxEvidence int) {
 
 func (a *acc) addUser(u string, maxListed int) {
 	if a.seenUsers == nil {
-		a.seenUsers = make(map[string]struct{})
+		// all distinct users so far are listed: the list answers
+		for _, x := range a.f.Users {
+			if x == u {
+				return
+			}
+		}
+		if len(a.f.Users) < maxListed {
+			a.f.Users = append(a.f.Users, strings.Clone(u))
+			a.f.DistinctUsers = len(a.f.Users)
+			return
+		}
+		a.seenUsers = make(map[string]struct{}, 2*maxListed)
+		for _, x := range a.f.Users {
+			a.seenUsers[x] = struct{}{}
+		}
 	}
 	if _, ok := a.seenUsers[u]; ok {
 		return
@@ -225,7 +242,20 @@ func (a *acc) addUser(u string, maxListed int) {
 
 func (a *acc) addPort(p uint16, maxListed int) {
 	if a.seenPorts == nil {
-		a.seenPorts = make(map[uint16]struct{})
+		for _, x := range a.f.Ports {
+			if x == p {
+				return
+			}
+		}
+		if len(a.f.Ports) < maxListed {
+			a.f.Ports = append(a.f.Ports, p)
+			a.f.DistinctPorts = len(a.f.Ports)
+			return
+		}
+		a.seenPorts = make(map[uint16]struct{}, 2*maxListed)
+		for _, x := range a.f.Ports {
+			a.seenPorts[x] = struct{}{}
+		}
 	}
 	if _, ok := a.seenPorts[p]; ok || len(a.seenPorts) >= maxDistinctTracked {
 		return

@@ -52,36 +52,51 @@ func itoa64(v int64) string {
 // topTable counts failures per source, exactly for up to max sources;
 // failures of further sources are counted in other.
 type topTable struct {
-	m     map[srcKey]*SourceCount
+	addrs map[netip.Addr]*SourceCount
+	names map[string]*SourceCount
 	max   int
 	other int64
 }
 
 func (t *topTable) add(h host) {
-	if !h.valid() {
+	var e *SourceCount
+	if h.Addr.IsValid() {
+		e = t.addrs[h.Addr]
+	} else if h.Text != "" {
+		e = t.names[h.Text]
+	} else {
 		return
 	}
-	if t.m == nil {
-		t.m = make(map[srcKey]*SourceCount)
-	}
-	k := keyOf(h)
-	if e := t.m[k]; e != nil {
+	if e != nil {
 		e.Count++
 		return
 	}
-	if len(t.m) >= t.max {
+	if len(t.addrs)+len(t.names) >= t.max {
 		t.other++
 		return
 	}
-	k.name = strings.Clone(k.name)
-	t.m[k] = &SourceCount{Src: h.Addr, SrcText: strings.Clone(h.Text), Count: 1}
+	e = &SourceCount{Src: h.Addr, SrcText: strings.Clone(h.text()), Count: 1}
+	if h.Addr.IsValid() {
+		if t.addrs == nil {
+			t.addrs = make(map[netip.Addr]*SourceCount)
+		}
+		t.addrs[h.Addr] = e
+	} else {
+		if t.names == nil {
+			t.names = make(map[string]*SourceCount)
+		}
+		t.names[e.SrcText] = e
+	}
 }
 
 // rows returns the n largest rows (all when n <= 0), largest first, ties in
 // address order.
 func (t *topTable) rows(n int) []SourceCount {
-	out := make([]SourceCount, 0, len(t.m))
-	for _, e := range t.m {
+	out := make([]SourceCount, 0, len(t.addrs)+len(t.names))
+	for _, e := range t.addrs {
+		out = append(out, *e)
+	}
+	for _, e := range t.names {
 		out = append(out, *e)
 	}
 	slices.SortFunc(out, func(x, y SourceCount) int {
