@@ -542,7 +542,7 @@ func (m *sshMatch) failed(r string) bool {
 						return set(user, h, p, info)
 					}
 				}
-				if !strings.Contains(tail, " from ") {
+				if strings.TrimSpace(tail) == "" {
 					return set(user, h, p, "")
 				}
 			}
@@ -557,8 +557,10 @@ func (m *sshMatch) failed(r string) bool {
 		}
 	}
 	// otherwise the user runs to the last " from " and holds no colon
+	// (fail2ban lets anything without " from " follow; we want the end of
+	// the line or auth info, so "user x from" cannot make "from" the host)
 	if i := strings.LastIndex(rest, " from "); i > 0 && strings.IndexByte(rest[:i], ':') < 0 {
-		if h, p, _, ok := hostAt(rest[i+6:]); ok {
+		if h, p, tail, ok := hostAt(rest[i+6:]); ok && (strings.TrimSpace(tail) == "" || strings.HasPrefix(tail, ": ")) {
 			user := rest[:i]
 			user, _ = cut(user, "invalid user ")
 			return set(user, h, p, "")
@@ -812,7 +814,7 @@ func (m *sshMatch) closed(r string, disconnected bool) bool {
 		u, named = rest, true
 	}
 	if named {
-		// Read from the end: [preauth], port/on pairs, then the address;
+		// Read from the end: [preauth], port, then the address;
 		// the user is everything before (it may hold blanks and addresses).
 		s := trimSpacesRight(u)
 	strip:
@@ -835,8 +837,6 @@ func (m *sshMatch) closed(r string, disconnected bool) bool {
 				}
 				m.port = p
 				s = before[:len(before)-len(" port")]
-			case strings.HasSuffix(before, " on"):
-				s = before[:len(before)-len(" on")]
 			default:
 				break strip
 			}
