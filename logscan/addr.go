@@ -41,14 +41,6 @@ func (h host) text() string {
 	return ""
 }
 
-// key returns the text used as Finding.Key and for grouping.
-func (h host) key() string {
-	if h.Addr.IsValid() {
-		return h.Addr.String()
-	}
-	return h.Text
-}
-
 func isHostByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
 		c == '.' || c == ':' || c == '-' || c == '_' || c == '%'

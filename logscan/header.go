@@ -48,19 +48,19 @@ type timeCtx struct {
 	refLimit time.Time // ref + 24h: BSD dates after it belong to the year before
 	refYear  int
 
-	cacheOK             bool
-	cMon                time.Month
-	cDay, cHour, cYear  int
-	cBase               time.Time
-	prevMon             time.Month
-	prevYear            int
-	havePrev            bool
-	isoOK               bool
-	isoY, isoD, isoH    int
-	isoMon              time.Month
-	isoBase             time.Time
-	isoOffset           int
-	isoLocal, isoLocalC bool
+	cacheOK            bool
+	cMon               time.Month
+	cDay, cHour, cYear int
+	cBase              time.Time
+	prevMon            time.Month
+	prevYear           int
+	havePrev           bool
+	isoOK              bool
+	isoY, isoD, isoH   int
+	isoMon             time.Month
+	isoBase            time.Time
+	isoOffset          int
+	isoLocal           bool
 }
 
 func newTimeCtx(loc *time.Location, ref time.Time) *timeCtx {
@@ -85,8 +85,13 @@ func (tc *timeCtx) bsd(mon time.Month, day, hour, min, sec, nsec int) time.Time 
 		}
 		tc.cacheOK, tc.cMon, tc.cDay, tc.cHour, tc.cYear, tc.cBase = true, mon, day, hour, year, base
 	}
-	tc.prevMon, tc.prevYear, tc.havePrev = mon, tc.cYear, true
-	return tc.cBase.Add(time.Duration(min)*time.Minute + time.Duration(sec)*time.Second + time.Duration(nsec))
+	t := tc.cBase.Add(time.Duration(min)*time.Minute + time.Duration(sec)*time.Second + time.Duration(nsec))
+	if tc.cYear == tc.refYear && t.After(tc.refLimit) {
+		// the hour that holds the limit: decide per line
+		t = time.Date(tc.cYear-1, mon, day, hour, min, sec, nsec, tc.loc)
+	}
+	tc.prevMon, tc.prevYear, tc.havePrev = mon, t.Year(), true
+	return t
 }
 
 // iso resolves a date with year; offset is in seconds east of UTC, local

@@ -88,15 +88,6 @@ func (l *lru[K, V]) remove(k K) {
 	l.free = n
 }
 
-// oldest returns the least recently used key and value.
-func (l *lru[K, V]) oldest() (K, *V, bool) {
-	if l.tail == nil {
-		var zero K
-		return zero, nil, false
-	}
-	return l.tail.key, &l.tail.val, true
-}
-
 // each calls f from the least to the most recently used entry while f
 // returns true. f must not modify the table.
 func (l *lru[K, V]) each(f func(K, *V) bool) {

@@ -307,19 +307,18 @@ func (k srcKey) String() string {
 
 // srcState is everything the rules keep per source.
 type srcState struct {
-	key     srcKey
-	text    string
-	lastNS  int64
-	fails   ring
-	noise   ring
-	burst   bucket
-	slow    bucket
-	users   recent[string]
-	ports   recent[uint16]
-	open    [numSrcRules]*acc
-	fired   uint32
-	inc     *acc
-	related []Rule
+	key    srcKey
+	text   string
+	lastNS int64
+	fails  ring
+	noise  ring
+	burst  bucket
+	slow   bucket
+	users  recent[string]
+	ports  recent[uint16]
+	open   [numSrcRules]*acc
+	fired  uint32
+	inc    *acc
 }
 
 // addrState is what the conflict rule keeps per contested address.

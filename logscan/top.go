@@ -103,6 +103,12 @@ func (t *topTable) rows(n int) []SourceCount {
 		if c := cmp.Compare(y.Count, x.Count); c != 0 {
 			return c
 		}
+		if x.Src.IsValid() != y.Src.IsValid() { // addresses before names
+			if x.Src.IsValid() {
+				return -1
+			}
+			return 1
+		}
 		if c := x.Src.Compare(y.Src); c != 0 {
 			return c
 		}

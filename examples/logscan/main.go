@@ -167,6 +167,12 @@ func printText(w io.Writer, counts map[string]*logscan.SourceCount, findings []f
 			}
 			return 1
 		}
+		if a.Src.IsValid() != b.Src.IsValid() {
+			if a.Src.IsValid() {
+				return -1
+			}
+			return 1
+		}
 		if c := a.Src.Compare(b.Src); c != 0 {
 			return c
 		}
