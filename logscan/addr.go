@@ -97,11 +97,48 @@ func parseIP(s string) (netip.Addr, bool) {
 	if s[0] != ':' && !isHexDigit(s[0]) {
 		return netip.Addr{}, false
 	}
+	if strings.IndexByte(s, ':') < 0 {
+		return parseIPv4(s)
+	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
 		return netip.Addr{}, false
 	}
 	return a.WithZone("").Unmap(), true
+}
+
+// parseIPv4 reads a dotted quad as netip.ParseAddr does (no leading zeros).
+func parseIPv4(s string) (netip.Addr, bool) {
+	var b [4]byte
+	field, val, digits := 0, 0, 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			if digits > 0 && val == 0 {
+				return netip.Addr{}, false
+			}
+			val = val*10 + int(c-'0')
+			digits++
+			if val > 255 {
+				return netip.Addr{}, false
+			}
+		case c == '.':
+			if digits == 0 || field == 3 {
+				return netip.Addr{}, false
+			}
+			b[field] = byte(val)
+			field++
+			val, digits = 0, 0
+		default:
+			return netip.Addr{}, false
+		}
+	}
+	if field != 3 || digits == 0 {
+		return netip.Addr{}, false
+	}
+	b[3] = byte(val)
+	return netip.AddrFrom4(b), true
 }
 
 func isHexDigit(c byte) bool {

@@ -56,6 +56,7 @@ type Analyzer struct {
 	conns     *connCache
 	seed      maphash.Seed
 	strs      map[string]string
+	hot       [256]string
 	srcs      *lru[srcKey, srcState]
 	addrs     *lru[srcKey, addrState]
 	keybuf    []byte
@@ -169,8 +170,8 @@ func (a *Analyzer) reset(h Handler) {
 	a.conns.reset()
 	a.seed = maphash.MakeSeed()
 	a.strs = make(map[string]string, 256)
-	a.srcs = newLRU[srcKey, srcState](a.opts.MaxSources, func(st *srcState) { a.closeSource(st) })
-	a.addrs = newLRU[srcKey, addrState](a.opts.MaxAddresses, func(st *addrState) { a.closeAddr(st) })
+	a.srcs = newLRU[srcKey, srcState](a.opts.MaxSources, hashSrcKey, func(st *srcState) { a.closeSource(st) })
+	a.addrs = newLRU[srcKey, addrState](a.opts.MaxAddresses, hashSrcKey, func(st *addrState) { a.closeAddr(st) })
 	a.top = topTable{max: a.opts.MaxSources}
 }
 
@@ -190,10 +191,9 @@ func (a *Analyzer) line(b []byte, n int64) {
 		a.stats.Unparsed++
 		return
 	}
-	var t time.Time
+	var ns int64
 	if rec.hasTime {
-		t = rec.t
-		ns := t.UnixNano()
+		ns = rec.ns
 		if !a.haveNow || ns > a.nowNS {
 			a.nowNS, a.haveNow = ns, true
 			if ns >= a.nextSweep {
@@ -202,38 +202,38 @@ func (a *Analyzer) line(b []byte, n int64) {
 			}
 		}
 	} else if a.haveNow {
-		t = time.Unix(0, a.nowNS)
+		ns = a.nowNS
 	} else {
-		t = a.tc.ref
+		ns = a.tc.ref.UnixNano()
 	}
 	switch {
 	case isSSHD(rec.prog):
-		a.sshd(&rec, t, n)
+		a.sshd(&rec, ns, n)
 	case a.topOnly:
 	case rec.prog == "kernel":
 		var fm fwMatch
 		if classifyFirewall(rec.msg, &fm) {
-			a.firewall(&rec, &fm, t, n)
+			a.firewall(&rec, &fm, ns, n)
 			return
 		}
-		a.conflictLine(&rec, t, n)
+		a.conflictLine(&rec, ns, n)
 	case len(rec.msg) > 0 && (rec.msg[0] == '[' || rec.msg[0] == 'C') && strings.Contains(rec.msg, "Conflict detected for key="):
 		var cm conflictMatch
 		if reconcileConflict(rec.msg, &cm) {
-			a.conflict(&rec, &cm, t, n, KindReconcile)
+			a.conflict(&rec, &cm, ns, n, KindReconcile)
 		}
 	case rec.format == FormatBare && rec.prog == "WARN":
 		// "[WARN] Conflict detected for key=..." without a syslog header
 		var cm conflictMatch
 		if reconcileConflict(rec.msg, &cm) {
-			a.conflict(&rec, &cm, t, n, KindReconcile)
+			a.conflict(&rec, &cm, ns, n, KindReconcile)
 		}
 	default:
-		a.conflictLine(&rec, t, n)
+		a.conflictLine(&rec, ns, n)
 	}
 }
 
-func (a *Analyzer) conflictLine(rec *record, t time.Time, n int64) {
+func (a *Analyzer) conflictLine(rec *record, ns int64, n int64) {
 	switch rec.prog {
 	case "kernel", "NetworkManager", "systemd-networkd", "dhcpcd", "dhclient", "arpwatch":
 	default:
@@ -241,7 +241,7 @@ func (a *Analyzer) conflictLine(rec *record, t time.Time, n int64) {
 	}
 	var cm conflictMatch
 	if classifyConflict(rec.prog, rec.msg, &cm) {
-		a.conflict(rec, &cm, t, n, KindAddressConflict)
+		a.conflict(rec, &cm, ns, n, KindAddressConflict)
 	}
 }
 
@@ -288,8 +288,10 @@ func (c *connState) user() (string, bool) {
 	return unsafeString(c.userBuf[:c.userLen]), true
 }
 
+func (a *Analyzer) userHash(u string) uint64 { return maphash.String(a.seed, u) }
+
 func (a *Analyzer) addConnUser(c *connState, u string) {
-	h := maphash.String(a.seed, u)
+	h := a.userHash(u)
 	for _, x := range c.uh {
 		if x == h {
 			return
@@ -318,6 +320,17 @@ func (a *Analyzer) intern(s string) string {
 	c := strings.Clone(s)
 	a.strs[c] = c
 	return c
+}
+
+// internH is intern for a string whose hash is known: a direct-mapped
+// cache of 256 entries, no map lookup.
+func (a *Analyzer) internH(s string, h uint64) string {
+	e := &a.hot[h&255]
+	if *e == s {
+		return *e
+	}
+	*e = a.intern(s)
+	return *e
 }
 
 // keepHost copies h for keeping: addresses need no text, names are interned.
@@ -417,13 +430,12 @@ func (a *Analyzer) parity(rec *record, m *sshMatch, v verdict, forget bool, ns i
 }
 
 // sshd analyses one sshd line.
-func (a *Analyzer) sshd(rec *record, t time.Time, line int64) {
+func (a *Analyzer) sshd(rec *record, ns int64, line int64) {
 	var m sshMatch
 	if !classifySSHD(rec.msg, &m) {
 		return
 	}
 	a.stats.Recognised++
-	ns := t.UnixNano()
 	v, forget := m.behaviour(a.opts.Mode)
 	role := RoleInfo
 	var c *connState
@@ -443,13 +455,12 @@ func (a *Analyzer) sshd(rec *record, t time.Time, line int64) {
 	}
 	if role == RoleFailure {
 		a.stats.Failures++
-		a.top.add(src)
 	}
 	if m.kind == KindAccepted {
 		a.stats.Successes++
 	}
 	if a.h.Event != nil {
-		ev := a.baseEvent(rec, t, line)
+		ev := a.baseEvent(rec, ns, line)
 		ev.Kind, ev.Role = m.kind, role
 		ev.Src, ev.SrcText, ev.Port = src.Addr, strings.Clone(src.text()), m.port
 		if hasUser {
@@ -466,6 +477,9 @@ func (a *Analyzer) sshd(rec *record, t time.Time, line int64) {
 		a.h.Event(ev)
 	}
 	if a.topOnly || !src.valid() || a.allowed(src) {
+		if role == RoleFailure {
+			a.top.add(src)
+		}
 		return
 	}
 	if m.kind == KindAccepted {
@@ -482,8 +496,8 @@ func (a *Analyzer) sshd(rec *record, t time.Time, line int64) {
 	}
 }
 
-func (a *Analyzer) baseEvent(rec *record, t time.Time, line int64) Event {
-	return Event{Line: line, Time: t, Host: strings.Clone(rec.host), Program: strings.Clone(rec.prog), PID: strings.Clone(rec.pid)}
+func (a *Analyzer) baseEvent(rec *record, ns int64, line int64) Event {
+	return Event{Line: line, Time: time.Unix(0, ns).In(a.opts.Location), Host: strings.Clone(rec.host), Program: strings.Clone(rec.prog), PID: strings.Clone(rec.pid)}
 }
 
 func (a *Analyzer) allowed(h host) bool {
@@ -538,22 +552,34 @@ func (a *Analyzer) openFromRing(st *srcState, ri int, r *ring, count int) *acc {
 
 func (a *Analyzer) failure(src host, user string, hasUser bool, ns, line int64) {
 	st := a.source(src, ns)
+	if st.top == nil {
+		st.top = a.top.entry(src)
+	}
+	if st.top != nil {
+		st.top.Count++
+	} else {
+		a.top.other++
+	}
 	st.fails.push(stamp{ns, line})
 	r := a.opts.Rules
+	var uh uint64
 	if hasUser {
-		st.users.add(user, ns, line, r.UserEnumeration.Count, a.intern)
+		uh = a.userHash(user)
+		if !st.users.touch(uh, ns, line) {
+			st.users.insert(a.internH(user, uh), uh, ns, line, r.UserEnumeration.Count)
+		}
 	}
 	me := a.opts.MaxEvidence
 	addUser := func(o *acc) {
 		if hasUser {
-			o.addUser(user, a.opts.MaxListed)
+			o.addUser(user, uh, a.opts.MaxListed)
 		}
 	}
 	// a new finding also names the users tried just before it
 	openUsers := func(o *acc, w time.Duration) {
 		for i, u := range st.users.vals {
 			if ns-st.users.ns[i] <= int64(w) {
-				o.addUser(u, a.opts.MaxListed)
+				o.addUser(u, st.users.keys[i], a.opts.MaxListed)
 			}
 		}
 		addUser(o)
@@ -593,13 +619,14 @@ func (a *Analyzer) failure(src host, user string, hasUser bool, ns, line int64) 
 	if !a.disabled[rEnum] && hasUser {
 		if o := st.open[rEnum]; o != nil {
 			o.touch(ns, line, me)
-			o.addUser(user, a.opts.MaxListed)
+			o.addUser(user, uh, a.opts.MaxListed)
 		} else if st.users.countWithin(ns, r.UserEnumeration.Window) >= r.UserEnumeration.Count {
 			o := a.openAcc(st, rEnum)
 			for i, u := range st.users.vals {
 				o.touch(st.users.ns[i], st.users.line[i], me)
-				o.addUser(u, a.opts.MaxListed)
+				o.addUser(u, st.users.keys[i], a.opts.MaxListed)
 			}
+			slices.Sort(o.f.Lines)
 			o.f.Detail = fmt.Sprintf("%d or more distinct users within %v", r.UserEnumeration.Count, r.UserEnumeration.Window)
 		}
 	}
@@ -619,7 +646,7 @@ func (a *Analyzer) success(src host, user string, ns, line int64) {
 				o.f.Detail = fmt.Sprintf("login after %d or more failures within %v", r.SuccessAfterFailures.Count, r.SuccessAfterFailures.Window)
 			}
 			o.touch(ns, line, me)
-			o.addUser(user, a.opts.MaxListed)
+			o.addUser(user, a.userHash(user), a.opts.MaxListed)
 		}
 	}
 	if !a.disabled[rOffHours] {
@@ -634,7 +661,7 @@ func (a *Analyzer) success(src host, user string, ns, line int64) {
 				o.f.Detail = fmt.Sprintf("login outside working hours (%s to %s, %s)", clock(wh.Start), clock(wh.End), dayList(r.WorkHours.Days))
 			}
 			o.touch(ns, line, me)
-			o.addUser(user, a.opts.MaxListed)
+			o.addUser(user, a.userHash(user), a.opts.MaxListed)
 		}
 	}
 }
@@ -688,10 +715,10 @@ func (a *Analyzer) injection(src host, text string, ns, line int64) {
 	o.touch(ns, line, a.opts.MaxEvidence)
 }
 
-func (a *Analyzer) firewall(rec *record, m *fwMatch, t time.Time, line int64) {
+func (a *Analyzer) firewall(rec *record, m *fwMatch, ns int64, line int64) {
 	a.stats.Recognised++
 	if a.h.Event != nil {
-		ev := a.baseEvent(rec, t, line)
+		ev := a.baseEvent(rec, ns, line)
 		ev.Kind, ev.Role = KindFirewall, RoleInfo
 		ev.Src, ev.SrcText, ev.Dst = m.src.Addr, strings.Clone(m.src.Text), m.dst
 		ev.Port, ev.SrcPort, ev.Proto = m.dport, m.sport, strings.Clone(m.proto)
@@ -701,7 +728,6 @@ func (a *Analyzer) firewall(rec *record, m *fwMatch, t time.Time, line int64) {
 	if !m.hasPort || a.allowed(m.src) {
 		return
 	}
-	ns := t.UnixNano()
 	st := a.source(m.src, ns)
 	me, ml := a.opts.MaxEvidence, a.opts.MaxListed
 	if !a.disabled[rRisky] && a.risky[m.dport/64]&(1<<(m.dport%64)) != 0 {
@@ -715,7 +741,9 @@ func (a *Analyzer) firewall(rec *record, m *fwMatch, t time.Time, line int64) {
 	}
 	if !a.disabled[rScan] {
 		r := a.opts.Rules.PortScan
-		st.ports.add(m.dport, ns, line, r.Count, nil)
+		if !st.ports.touch(uint64(m.dport), ns, line) {
+			st.ports.insert(m.dport, uint64(m.dport), ns, line, r.Count)
+		}
 		if o := st.open[rScan]; o != nil {
 			o.touch(ns, line, me)
 			o.addPort(m.dport, ml)
@@ -731,10 +759,10 @@ func (a *Analyzer) firewall(rec *record, m *fwMatch, t time.Time, line int64) {
 	}
 }
 
-func (a *Analyzer) conflict(rec *record, m *conflictMatch, t time.Time, line int64, kind Kind) {
+func (a *Analyzer) conflict(rec *record, m *conflictMatch, ns int64, line int64, kind Kind) {
 	a.stats.Recognised++
 	if a.h.Event != nil {
-		ev := a.baseEvent(rec, t, line)
+		ev := a.baseEvent(rec, ns, line)
 		ev.Kind, ev.Role = kind, RoleInfo
 		ev.Addr, ev.MAC, ev.OldMAC = m.addr, slices.Clone(m.mac), slices.Clone(m.old)
 		ev.Iface, ev.Key = strings.Clone(m.iface), strings.Clone(m.key)
@@ -754,7 +782,6 @@ func (a *Analyzer) conflict(rec *record, m *conflictMatch, t time.Time, line int
 	if a.disabled[ri] {
 		return
 	}
-	ns := t.UnixNano()
 	st := a.addrs.get(k)
 	if st == nil {
 		if k.name != "" {

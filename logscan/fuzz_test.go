@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -225,6 +226,22 @@ func FuzzAnalyzer(f *testing.F) {
 		})
 		if err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// FuzzParseIPv4: the fast dotted-quad parser agrees with net/netip.
+func FuzzParseIPv4(f *testing.F) {
+	f.Add("192.0.2.1")
+	f.Add("192.030.0.6")
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := netip.ParseAddr(s)
+		got, ok := parseIPv4(s)
+		if ok && (err != nil || want != got) {
+			t.Fatalf("parseIPv4(%q) = %v, netip says %v, %v", s, got, want, err)
+		}
+		if !ok && err == nil && want.Is4() {
+			t.Fatalf("parseIPv4(%q) rejected %v", s, want)
 		}
 	})
 }

@@ -32,7 +32,7 @@ func (f Format) String() string {
 // into the journal scratch buffer).
 type record struct {
 	format  Format
-	t       time.Time
+	ns      int64 // log time, Unix nanoseconds
 	hasTime bool
 	host    string
 	prog    string
@@ -45,37 +45,37 @@ type record struct {
 type timeCtx struct {
 	loc      *time.Location
 	ref      time.Time
-	refLimit time.Time // ref + 24h: BSD dates after it belong to the year before
+	refLimit int64 // ref + 24h (Unix ns): BSD dates after it belong to the year before
 	refYear  int
 
 	cacheOK            bool
 	cMon               time.Month
 	cDay, cHour, cYear int
-	cBase              time.Time
+	cBase              int64
 	prevMon            time.Month
 	prevYear           int
 	havePrev           bool
 	isoOK              bool
 	isoY, isoD, isoH   int
 	isoMon             time.Month
-	isoBase            time.Time
+	isoBase            int64
 	isoOffset          int
 	isoLocal           bool
 }
 
 func newTimeCtx(loc *time.Location, ref time.Time) *timeCtx {
-	return &timeCtx{loc: loc, ref: ref, refLimit: ref.Add(24 * time.Hour), refYear: ref.In(loc).Year()}
+	return &timeCtx{loc: loc, ref: ref, refLimit: ref.Add(24 * time.Hour).UnixNano(), refYear: ref.In(loc).Year()}
 }
 
 // bsd resolves a date without year. The reference's year is assumed, or the
 // year before when that would put the line more than a day after the
 // reference; inside a stream, December followed by January moves to the next
 // year.
-func (tc *timeCtx) bsd(mon time.Month, day, hour, min, sec, nsec int) time.Time {
+func (tc *timeCtx) bsd(mon time.Month, day, hour, min, sec, nsec int) int64 {
 	if !(tc.cacheOK && mon == tc.cMon && day == tc.cDay && hour == tc.cHour) {
 		year := tc.refYear
 		base := time.Date(year, mon, day, hour, 0, 0, 0, tc.loc)
-		if base.After(tc.refLimit) {
+		if base.UnixNano() > tc.refLimit {
 			year--
 			base = time.Date(year, mon, day, hour, 0, 0, 0, tc.loc)
 		}
@@ -83,31 +83,33 @@ func (tc *timeCtx) bsd(mon time.Month, day, hour, min, sec, nsec int) time.Time 
 			year = tc.prevYear + 1
 			base = time.Date(year, mon, day, hour, 0, 0, 0, tc.loc)
 		}
-		tc.cacheOK, tc.cMon, tc.cDay, tc.cHour, tc.cYear, tc.cBase = true, mon, day, hour, year, base
+		tc.cacheOK, tc.cMon, tc.cDay, tc.cHour, tc.cYear, tc.cBase = true, mon, day, hour, year, base.UnixNano()
 	}
-	t := tc.cBase.Add(time.Duration(min)*time.Minute + time.Duration(sec)*time.Second + time.Duration(nsec))
-	if tc.cYear == tc.refYear && t.After(tc.refLimit) {
+	t := tc.cBase + int64(min)*int64(time.Minute) + int64(sec)*int64(time.Second) + int64(nsec)
+	year := tc.cYear
+	if year == tc.refYear && t > tc.refLimit {
 		// the hour that holds the limit: decide per line
-		t = time.Date(tc.cYear-1, mon, day, hour, min, sec, nsec, tc.loc)
+		year--
+		t = time.Date(year, mon, day, hour, min, sec, nsec, tc.loc).UnixNano()
 	}
-	tc.prevMon, tc.prevYear, tc.havePrev = mon, t.Year(), true
+	tc.prevMon, tc.prevYear, tc.havePrev = mon, year, true
 	return t
 }
 
 // iso resolves a date with year; offset is in seconds east of UTC, local
 // means the text carried no offset (Options.Location applies).
-func (tc *timeCtx) iso(year int, mon time.Month, day, hour, min, sec, nsec, offset int, local bool) time.Time {
+func (tc *timeCtx) iso(year int, mon time.Month, day, hour, min, sec, nsec, offset int, local bool) int64 {
 	if !(tc.isoOK && year == tc.isoY && mon == tc.isoMon && day == tc.isoD && hour == tc.isoH && local == tc.isoLocal && (local || offset == tc.isoOffset)) {
-		var base time.Time
+		var base int64
 		if local {
-			base = time.Date(year, mon, day, hour, 0, 0, 0, tc.loc)
+			base = time.Date(year, mon, day, hour, 0, 0, 0, tc.loc).UnixNano()
 		} else {
-			base = time.Date(year, mon, day, hour, 0, 0, 0, time.UTC).Add(-time.Duration(offset) * time.Second)
+			base = time.Date(year, mon, day, hour, 0, 0, 0, time.UTC).UnixNano() - int64(offset)*int64(time.Second)
 		}
 		tc.isoOK, tc.isoY, tc.isoMon, tc.isoD, tc.isoH, tc.isoOffset, tc.isoLocal, tc.isoBase = true, year, mon, day, hour, offset, local, base
 	}
 	tc.prevMon, tc.prevYear, tc.havePrev = mon, year, true
-	return tc.isoBase.Add(time.Duration(min)*time.Minute + time.Duration(sec)*time.Second + time.Duration(nsec))
+	return tc.isoBase + int64(min)*int64(time.Minute) + int64(sec)*int64(time.Second) + int64(nsec)
 }
 
 // month reads a three-letter English month abbreviation.
@@ -202,10 +204,10 @@ func parseClock(s string, i int) (h, m, sec, nsec, end int, ok bool) {
 
 // parseBSDDate reads "Mmm dd hh:mm:ss" (day padded with a space or a zero,
 // or not padded) at s[i:].
-func (tc *timeCtx) parseBSDDate(s string, i int) (time.Time, int, bool) {
+func (tc *timeCtx) parseBSDDate(s string, i int) (int64, int, bool) {
 	mon, ok := month(s[i:])
 	if !ok || i+3 >= len(s) || s[i+3] != ' ' {
-		return time.Time{}, 0, false
+		return 0, 0, false
 	}
 	j := i + 4
 	if j < len(s) && s[j] == ' ' {
@@ -218,40 +220,40 @@ func (tc *timeCtx) parseBSDDate(s string, i int) (time.Time, int, bool) {
 		k++
 	}
 	if k == j || day < 1 || day > 31 || k >= len(s) || s[k] != ' ' {
-		return time.Time{}, 0, false
+		return 0, 0, false
 	}
 	k++
 	if k+8 > len(s) {
-		return time.Time{}, 0, false
+		return 0, 0, false
 	}
 	h, m, sec, nsec, end, ok := parseClock(s, k)
 	if !ok {
-		return time.Time{}, 0, false
+		return 0, 0, false
 	}
 	return tc.bsd(mon, day, h, m, sec, nsec), end, true
 }
 
 // parseISODate reads an RFC 3339 timestamp (also with a space instead of T,
 // without offset, or followed by " UTC"/" GMT") at s[i:].
-func (tc *timeCtx) parseISODate(s string, i int) (time.Time, int, bool) {
+func (tc *timeCtx) parseISODate(s string, i int) (int64, int, bool) {
 	if i+19 > len(s) || s[i+4] != '-' || s[i+7] != '-' || (s[i+10] != 'T' && s[i+10] != ' ') {
-		return time.Time{}, 0, false
+		return 0, 0, false
 	}
 	y := 0
 	for k := i; k < i+4; k++ {
 		if !isDigit(s[k]) {
-			return time.Time{}, 0, false
+			return 0, 0, false
 		}
 		y = y*10 + int(s[k]-'0')
 	}
 	mo, ok1 := digits2(s, i+5)
 	d, ok2 := digits2(s, i+8)
 	if !ok1 || !ok2 || mo < 1 || mo > 12 || d < 1 || d > 31 {
-		return time.Time{}, 0, false
+		return 0, 0, false
 	}
 	h, m, sec, nsec, end, ok := parseClock(s, i+11)
 	if !ok {
-		return time.Time{}, 0, false
+		return 0, 0, false
 	}
 	offset, local := 0, true
 	if end < len(s) {
@@ -262,7 +264,7 @@ func (tc *timeCtx) parseISODate(s string, i int) (time.Time, int, bool) {
 		case c == '+' || c == '-':
 			oh, ok1 := digits2(s, end+1)
 			if !ok1 {
-				return time.Time{}, 0, false
+				return 0, 0, false
 			}
 			k := end + 3
 			if k < len(s) && s[k] == ':' {
@@ -270,7 +272,7 @@ func (tc *timeCtx) parseISODate(s string, i int) (time.Time, int, bool) {
 			}
 			om, ok2 := digits2(s, k)
 			if !ok2 || oh > 23 || om > 59 {
-				return time.Time{}, 0, false
+				return 0, 0, false
 			}
 			offset = oh*3600 + om*60
 			if c == '-' {
@@ -318,21 +320,21 @@ func (tc *timeCtx) parseHeader(s string, rec *record) bool {
 		if !ok || end >= len(s) || s[end] != ']' {
 			return tc.parseBare(s, rec)
 		}
-		rec.format, rec.t, rec.hasTime = FormatBSD, t, true
+		rec.format, rec.ns, rec.hasTime = FormatBSD, t, true
 		rest = s[end+1:]
 	case i < len(s) && isDigit(s[i]):
 		t, end, ok := tc.parseISODate(s, i)
 		if !ok {
 			return false
 		}
-		rec.format, rec.t, rec.hasTime = FormatRFC3339, t, true
+		rec.format, rec.ns, rec.hasTime = FormatRFC3339, t, true
 		rest = s[end:]
 	default:
 		t, end, ok := tc.parseBSDDate(s, i)
 		if !ok {
 			return tc.parseBare(s, rec)
 		}
-		rec.format, rec.t, rec.hasTime = FormatBSD, t, true
+		rec.format, rec.ns, rec.hasTime = FormatBSD, t, true
 		rest = s[end:]
 	}
 	rest = skipSpaces(rest)
@@ -434,7 +436,7 @@ func (tc *timeCtx) parse5424(s string, i int, rec *record) bool {
 		if !ok || end != len(ts) {
 			return false
 		}
-		rec.t, rec.hasTime = t, true
+		rec.ns, rec.hasTime = t, true
 	}
 	fields := [4]string{}
 	rest = rest[len(ts):]

@@ -2,7 +2,6 @@ package logscan
 
 import (
 	"strings"
-	"time"
 	"unicode/utf8"
 )
 
@@ -142,7 +141,7 @@ func (p *journalParser) parse(s string, rec *record) bool {
 		ts = get(jfRealtime)
 	}
 	if us, ok := atoi(ts); ok {
-		rec.t, rec.hasTime = time.UnixMicro(int64(us)).UTC(), true
+		rec.ns, rec.hasTime = int64(us)*1000, true
 	}
 	return true
 }

@@ -4,7 +4,7 @@ package logscan
 // nodes are recycled for the next insert, so a full table allocates nothing
 // more.
 type lru[K comparable, V any] struct {
-	m          map[K]*lruNode[K, V]
+	m          *index[K, *lruNode[K, V]]
 	head, tail *lruNode[K, V] // head: most recent
 	cap        int
 	free       *lruNode[K, V]
@@ -18,20 +18,16 @@ type lruNode[K comparable, V any] struct {
 	prev, next *lruNode[K, V]
 }
 
-func newLRU[K comparable, V any](capacity int, onEvict func(*V)) *lru[K, V] {
-	hint := capacity
-	if hint > 4096 {
-		hint = 4096
-	}
-	return &lru[K, V]{m: make(map[K]*lruNode[K, V], hint), cap: capacity, onEvict: onEvict}
+func newLRU[K comparable, V any](capacity int, hash func(K) uint64, onEvict func(*V)) *lru[K, V] {
+	return &lru[K, V]{m: newIndex[K, *lruNode[K, V]](hash), cap: capacity, onEvict: onEvict}
 }
 
-func (l *lru[K, V]) len() int { return len(l.m) }
+func (l *lru[K, V]) len() int { return l.m.len() }
 
 // get returns the value for k and marks it most recently used.
 func (l *lru[K, V]) get(k K) *V {
-	n := l.m[k]
-	if n == nil {
+	n, ok := l.m.get(k)
+	if !ok {
 		return nil
 	}
 	l.toFront(n)
@@ -40,7 +36,7 @@ func (l *lru[K, V]) get(k K) *V {
 
 // peek returns the value for k without touching its recency.
 func (l *lru[K, V]) peek(k K) *V {
-	if n := l.m[k]; n != nil {
+	if n, ok := l.m.get(k); ok {
 		return &n.val
 	}
 	return nil
@@ -49,14 +45,14 @@ func (l *lru[K, V]) peek(k K) *V {
 // add inserts k (which must be absent) with a zero value and returns it,
 // evicting the least recently used entry when the table is full.
 func (l *lru[K, V]) add(k K) *V {
-	if len(l.m) >= l.cap && l.tail != nil {
+	if l.m.len() >= l.cap && l.tail != nil {
 		old := l.tail
 		if l.onEvict != nil {
 			l.onEvict(&old.val)
 		}
 		l.evicted++
 		l.unlink(old)
-		delete(l.m, old.key)
+		l.m.del(old.key)
 		old.next = l.free
 		l.free = old
 	}
@@ -69,19 +65,19 @@ func (l *lru[K, V]) add(k K) *V {
 		n = new(lruNode[K, V])
 	}
 	n.key = k
-	l.m[k] = n
+	l.m.put(k, n)
 	l.pushFront(n)
 	return &n.val
 }
 
 // remove deletes k.
 func (l *lru[K, V]) remove(k K) {
-	n := l.m[k]
-	if n == nil {
+	n, ok := l.m.get(k)
+	if !ok {
 		return
 	}
 	l.unlink(n)
-	delete(l.m, k)
+	l.m.del(k)
 	var zero V
 	n.val = zero
 	n.next = l.free

@@ -137,7 +137,9 @@ type Options struct {
 	// least recently seen source is evicted (its findings are emitted first).
 	MaxSources int
 	// MaxConnections bounds the sshd connection (sshd[pid]) table (default
-	// 4096); entries also expire 5 minutes of log time after their last line.
+	// 1024, ten times sshd's default MaxStartups limit of 100 unauthenticated
+	// connections); entries also expire 5 minutes of log time after their
+	// last line.
 	MaxConnections int
 	// MaxAddresses bounds the address-conflict table (default 16384).
 	MaxAddresses int
@@ -159,7 +161,7 @@ type Options struct {
 const (
 	defaultMaxLine  = 64 << 10
 	defaultSources  = 65536
-	defaultConns    = 4096
+	defaultConns    = 1024
 	defaultAddrs    = 16384
 	defaultEvidence = 32
 	defaultListed   = 16

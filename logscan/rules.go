@@ -137,35 +137,42 @@ func (b *bucket) add(ns int64, capacity int, leak time.Duration) bool {
 
 // recent keeps the most recently seen distinct values with their last time;
 // with room for count values it answers "count distinct inside w" exactly.
-type recent[T comparable] struct {
+// Values are compared by key (a hash of a user name, a port number).
+type recent[T any] struct {
 	vals []T
+	keys []uint64
 	ns   []int64
 	line []int64
 }
 
-func (r *recent[T]) add(v T, ns, line int64, capacity int, own func(T) T) (isNew bool) {
-	for i, x := range r.vals {
-		if x == v {
-			copy(r.vals[i:], r.vals[i+1:])
-			copy(r.ns[i:], r.ns[i+1:])
-			copy(r.line[i:], r.line[i+1:])
-			r.vals[len(r.vals)-1], r.ns[len(r.ns)-1], r.line[len(r.line)-1] = v, ns, line
-			return false
+// touch refreshes key's time and reports whether it was present.
+func (r *recent[T]) touch(key uint64, ns, line int64) bool {
+	for i, k := range r.keys {
+		if k == key {
+			r.ns[i], r.line[i] = ns, line
+			return true
 		}
 	}
-	if len(r.vals) >= capacity {
-		copy(r.vals, r.vals[1:])
-		copy(r.ns, r.ns[1:])
-		copy(r.line, r.line[1:])
-		r.vals, r.ns, r.line = r.vals[:len(r.vals)-1], r.ns[:len(r.ns)-1], r.line[:len(r.line)-1]
+	return false
+}
+
+// insert adds a value that touch did not find, replacing the value seen
+// longest ago when capacity values are held.
+func (r *recent[T]) insert(v T, key uint64, ns, line int64, capacity int) {
+	if len(r.vals) < capacity {
+		r.vals = append(r.vals, v)
+		r.keys = append(r.keys, key)
+		r.ns = append(r.ns, ns)
+		r.line = append(r.line, line)
+		return
 	}
-	if own != nil {
-		v = own(v)
+	old := 0
+	for i := range r.ns {
+		if r.ns[i] < r.ns[old] {
+			old = i
+		}
 	}
-	r.vals = append(r.vals, v)
-	r.ns = append(r.ns, ns)
-	r.line = append(r.line, line)
-	return true
+	r.vals[old], r.keys[old], r.ns[old], r.line[old] = v, key, ns, line
 }
 
 // countWithin counts values last seen inside w before ns.
@@ -184,7 +191,8 @@ type acc struct {
 	f         Finding
 	firstNS   int64
 	lastNS    int64
-	seenUsers map[string]struct{}
+	uh        []uint64 // hashes of f.Users
+	seenUsers map[uint64]struct{}
 	seenPorts map[uint16]struct{}
 	seenMACs  map[string]struct{}
 }
@@ -208,36 +216,31 @@ func (a *acc) addLine(line int64, maxEvidence int) {
 	}
 }
 
-func (a *acc) addUser(u string, maxListed int) {
+// addUser adds user u with hash h (Analyzer.userHash).
+func (a *acc) addUser(u string, h uint64, maxListed int) {
 	if a.seenUsers == nil {
 		// all distinct users so far are listed: the list answers
-		for _, x := range a.f.Users {
-			if x == u {
+		for _, x := range a.uh {
+			if x == h {
 				return
 			}
 		}
 		if len(a.f.Users) < maxListed {
 			a.f.Users = append(a.f.Users, strings.Clone(u))
+			a.uh = append(a.uh, h)
 			a.f.DistinctUsers = len(a.f.Users)
 			return
 		}
-		a.seenUsers = make(map[string]struct{}, 2*maxListed)
-		for _, x := range a.f.Users {
+		a.seenUsers = make(map[uint64]struct{}, 2*maxListed)
+		for _, x := range a.uh {
 			a.seenUsers[x] = struct{}{}
 		}
 	}
-	if _, ok := a.seenUsers[u]; ok {
+	if _, ok := a.seenUsers[h]; ok || len(a.seenUsers) >= maxDistinctTracked {
 		return
 	}
-	if len(a.seenUsers) >= maxDistinctTracked {
-		return
-	}
-	u = strings.Clone(u)
-	a.seenUsers[u] = struct{}{}
+	a.seenUsers[h] = struct{}{}
 	a.f.DistinctUsers = len(a.seenUsers)
-	if len(a.f.Users) < maxListed {
-		a.f.Users = append(a.f.Users, u)
-	}
 }
 
 func (a *acc) addPort(p uint16, maxListed int) {
@@ -315,6 +318,7 @@ type srcState struct {
 	burst  bucket
 	slow   bucket
 	users  recent[string]
+	top    *SourceCount // this source's row of the top-sources table
 	ports  recent[uint16]
 	open   [numSrcRules]*acc
 	fired  uint32

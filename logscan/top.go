@@ -52,53 +52,51 @@ func itoa64(v int64) string {
 // topTable counts failures per source, exactly for up to max sources;
 // failures of further sources are counted in other.
 type topTable struct {
-	addrs map[netip.Addr]*SourceCount
-	names map[string]*SourceCount
+	idx   *index[srcKey, *SourceCount]
 	max   int
 	other int64
 }
 
 func (t *topTable) add(h host) {
-	var e *SourceCount
-	if h.Addr.IsValid() {
-		e = t.addrs[h.Addr]
-	} else if h.Text != "" {
-		e = t.names[h.Text]
-	} else {
-		return
-	}
-	if e != nil {
+	if e := t.entry(h); e != nil {
 		e.Count++
-		return
-	}
-	if len(t.addrs)+len(t.names) >= t.max {
+	} else if h.valid() {
 		t.other++
-		return
 	}
-	e = &SourceCount{Src: h.Addr, SrcText: strings.Clone(h.text()), Count: 1}
-	if h.Addr.IsValid() {
-		if t.addrs == nil {
-			t.addrs = make(map[netip.Addr]*SourceCount)
-		}
-		t.addrs[h.Addr] = e
-	} else {
-		if t.names == nil {
-			t.names = make(map[string]*SourceCount)
-		}
-		t.names[e.SrcText] = e
+}
+
+// entry returns h's row, creating it with a zero count; nil when h is
+// empty or the table is full.
+func (t *topTable) entry(h host) *SourceCount {
+	if !h.valid() {
+		return nil
 	}
+	if t.idx == nil {
+		t.idx = newIndex[srcKey, *SourceCount](hashSrcKey)
+	}
+	k := keyOf(h)
+	if e, ok := t.idx.get(k); ok {
+		return e
+	}
+	if t.idx.len() >= t.max {
+		return nil
+	}
+	e := &SourceCount{Src: h.Addr, SrcText: strings.Clone(h.text())}
+	if !h.Addr.IsValid() {
+		k.name = e.SrcText
+	}
+	t.idx.put(k, e)
+	return e
 }
 
 // rows returns the n largest rows (all when n <= 0), largest first, ties in
 // address order.
 func (t *topTable) rows(n int) []SourceCount {
-	out := make([]SourceCount, 0, len(t.addrs)+len(t.names))
-	for _, e := range t.addrs {
-		out = append(out, *e)
+	if t.idx == nil {
+		return nil
 	}
-	for _, e := range t.names {
-		out = append(out, *e)
-	}
+	out := make([]SourceCount, 0, t.idx.len())
+	t.idx.each(func(_ srcKey, e *SourceCount) { out = append(out, *e) })
 	slices.SortFunc(out, func(x, y SourceCount) int {
 		if c := cmp.Compare(y.Count, x.Count); c != 0 {
 			return c
