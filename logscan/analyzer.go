@@ -652,7 +652,8 @@ func (a *Analyzer) success(src host, user string, ns, line int64) {
 	if !a.disabled[rOffHours] {
 		wh := r.WorkHours
 		lt := time.Unix(0, ns).In(wh.Location)
-		tod := time.Duration(lt.Hour())*time.Hour + time.Duration(lt.Minute())*time.Minute + time.Duration(lt.Second())*time.Second
+		h, mi, sec := lt.Clock()
+		tod := time.Duration(h)*time.Hour + time.Duration(mi)*time.Minute + time.Duration(sec)*time.Second
 		if !a.workDays[lt.Weekday()] || tod < wh.Start || tod >= wh.End {
 			st := a.source(src, ns)
 			o := st.open[rOffHours]
