@@ -342,6 +342,9 @@ func (a *Analyzer) keepHost(h host) host {
 }
 
 func (a *Analyzer) connKey(rec *record) string {
+	if rec.conn != "" {
+		return rec.conn
+	}
 	a.keybuf = append(a.keybuf[:0], rec.host...)
 	a.keybuf = append(a.keybuf, 0)
 	a.keybuf = append(a.keybuf, rec.prog...)

@@ -38,6 +38,7 @@ type record struct {
 	prog    string
 	pid     string
 	msg     string
+	conn    string // host and tag as one span of the line ("web1 sshd[42]:"), when they are contiguous
 }
 
 // timeCtx turns header dates into times: it holds the zone, the reference
@@ -378,6 +379,7 @@ func isTag(tok string) bool {
 
 // splitHostTag reads "[host] tag msg".
 func splitHostTag(rest string, rec *record) {
+	start := rest
 	tok := token(rest)
 	if !isTag(tok) {
 		after := skipSpaces(rest[len(tok):])
@@ -391,6 +393,7 @@ func splitHostTag(rest string, rec *record) {
 		}
 	}
 	parseTag(tok, rec)
+	rec.conn = start[:len(start)-len(rest)+len(tok)]
 	rec.msg = skipSpaces(rest[len(tok):])
 }
 
@@ -440,6 +443,7 @@ func (tc *timeCtx) parse5424(s string, i int, rec *record) bool {
 	}
 	fields := [4]string{}
 	rest = rest[len(ts):]
+	span := rest
 	for k := range fields {
 		if len(rest) == 0 || rest[0] != ' ' {
 			return false
@@ -458,6 +462,7 @@ func (tc *timeCtx) parse5424(s string, i int, rec *record) bool {
 		return v
 	}
 	rec.host, rec.prog, rec.pid = nilable(fields[0]), nilable(fields[1]), nilable(fields[2])
+	rec.conn = span[:len(span)-len(rest)-len(fields[3])-1]
 	if len(rest) == 0 {
 		return true
 	}

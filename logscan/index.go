@@ -122,6 +122,10 @@ func mix64(v uint64) uint64 {
 var nameSeed = maphash.MakeSeed()
 
 func hashSrcKey(k srcKey) uint64 {
+	if k.addr.Is4() {
+		b := k.addr.As4()
+		return mix64(uint64(binary.LittleEndian.Uint32(b[:])) | 4<<32)
+	}
 	if k.addr.IsValid() {
 		b := k.addr.As16()
 		return mix64(binary.LittleEndian.Uint64(b[8:]) ^ mix64(binary.LittleEndian.Uint64(b[:8])))
