@@ -438,6 +438,10 @@ func (a *Analyzer) sshd(rec *record, ns int64, line int64) {
 	if !classifySSHD(rec.msg, &m) {
 		return
 	}
+	inject := ""
+	if !a.topOnly || a.h.Event != nil {
+		inject = m.injected()
+	}
 	a.stats.Recognised++
 	v, forget := m.behaviour(a.opts.Mode)
 	role := RoleInfo
@@ -476,7 +480,7 @@ func (a *Analyzer) sshd(rec *record, ns int64, line int64) {
 			ev.Attempts = c.matches
 		}
 		ev.Preauth = m.preauthNoise()
-		ev.Injection = strings.Clone(m.inject)
+		ev.Injection = strings.Clone(inject)
 		a.h.Event(ev)
 	}
 	if a.topOnly || !src.valid() || a.allowed(src) {
@@ -494,8 +498,8 @@ func (a *Analyzer) sshd(rec *record, ns int64, line int64) {
 	if m.preauthNoise() {
 		a.noise(src, ns, line)
 	}
-	if m.inject != "" {
-		a.injection(src, m.inject, ns, line)
+	if inject != "" {
+		a.injection(src, inject, ns, line)
 	}
 }
 
@@ -519,7 +523,7 @@ func (a *Analyzer) source(h host, ns int64) *srcState {
 		st.key = k
 		st.text = strings.Clone(h.text())
 		r := a.opts.Rules
-		st.fails.buf = make([]stamp, max(r.BruteForce.Count, r.SuccessAfterFailures.Count, r.Burst.Capacity+1, r.SlowBruteForce.Capacity+1))
+		st.initBuffers(max(r.BruteForce.Count, r.SuccessAfterFailures.Count, r.Burst.Capacity+1, r.SlowBruteForce.Capacity+1), r.UserEnumeration.Count)
 	}
 	if ns > st.lastNS {
 		st.lastNS = ns

@@ -8,14 +8,16 @@ type lru[K comparable, V any] struct {
 	head, tail *lruNode[K, V] // head: most recent
 	cap        int
 	free       *lruNode[K, V]
+	tick       uint64
 	onEvict    func(*V)
 	evicted    int64
 }
 
 type lruNode[K comparable, V any] struct {
 	key        K
-	val        V
+	moved      uint64 // l.tick when last moved to the front
 	prev, next *lruNode[K, V]
+	val        V
 }
 
 func newLRU[K comparable, V any](capacity int, hash func(K) uint64, onEvict func(*V)) *lru[K, V] {
@@ -24,13 +26,19 @@ func newLRU[K comparable, V any](capacity int, hash func(K) uint64, onEvict func
 
 func (l *lru[K, V]) len() int { return l.m.len() }
 
-// get returns the value for k and marks it most recently used.
+// get returns the value for k and marks it recently used. A node moved to
+// the front within the last cap/8 gets stays where it is: the order is
+// LRU up to that slack, and hot entries cost no list surgery.
 func (l *lru[K, V]) get(k K) *V {
 	n, ok := l.m.get(k)
 	if !ok {
 		return nil
 	}
-	l.toFront(n)
+	l.tick++
+	if l.tick-n.moved > uint64(l.cap/8) {
+		n.moved = l.tick
+		l.toFront(n)
+	}
 	return &n.val
 }
 
@@ -65,6 +73,8 @@ func (l *lru[K, V]) add(k K) *V {
 		n = new(lruNode[K, V])
 	}
 	n.key = k
+	l.tick++
+	n.moved = l.tick
 	l.m.put(k, n)
 	l.pushFront(n)
 	return &n.val

@@ -313,16 +313,41 @@ type srcState struct {
 	key    srcKey
 	text   string
 	lastNS int64
+	top    *SourceCount // this source's row of the top-sources table
 	fails  ring
-	noise  ring
 	burst  bucket
 	slow   bucket
 	users  recent[string]
-	top    *SourceCount // this source's row of the top-sources table
-	ports  recent[uint16]
 	open   [numSrcRules]*acc
 	fired  uint32
+	noise  ring
+	ports  recent[uint16]
 	inc    *acc
+	// inline backing arrays for the default thresholds: one source's state
+	// sits in a few adjacent cache lines instead of a dozen allocations
+	failsInl [inlineStamps]stamp
+	userVals [inlineUsers]string
+	userKeys [inlineUsers]uint64
+	userNS   [inlineUsers]int64
+	userLine [inlineUsers]int64
+}
+
+const (
+	inlineStamps = 12
+	inlineUsers  = 6
+)
+
+// initBuffers points st's windows at its inline arrays when they fit.
+func (st *srcState) initBuffers(fails, users int) {
+	if fails <= inlineStamps {
+		st.fails.buf = st.failsInl[:fails]
+	} else {
+		st.fails.buf = make([]stamp, fails)
+	}
+	if users <= inlineUsers {
+		st.users.vals, st.users.keys = st.userVals[:0:users], st.userKeys[:0:users]
+		st.users.ns, st.users.line = st.userNS[:0:users], st.userLine[:0:users]
+	}
 }
 
 // addrState is what the conflict rule keeps per contested address.

@@ -16,7 +16,17 @@ type sshMatch struct {
 	// namedDisconnect: "Disconnected from invalid|authenticating user U ADDR
 	// ... [preauth]" (a failure in extra mode)
 	namedDisconnect bool
-	inject          string
+	// attacker-controlled fields to check for injected log syntax (see
+	// injection); checked only when the caller needs it
+	field1, field2 string
+}
+
+// injected returns the injected text of m's attacker-controlled fields, or "".
+func (m *sshMatch) injected() string {
+	if v := injection(m.field1); v != "" {
+		return v
+	}
+	return injection(m.field2)
 }
 
 // verdict is what a message means to the fail2ban-style connection logic.
@@ -272,7 +282,7 @@ func classifySSHD(msg string, m *sshMatch) bool {
 				if h, n, ok := parseHost(r[i+7:]); ok {
 					m.kind, m.host = KindBadProtocol, h
 					m.portAfter(r[i+7+n:])
-					m.inject = injection(r[:i])
+					m.field1 = r[:i]
 					return true
 				}
 			}
@@ -471,7 +481,7 @@ func (m *sshMatch) greedyUserFrom(r string, g int) bool {
 		}
 		if h, n, ok := parseHost(r[i+6:]); ok && m.tailOK(r[i+6+n:], g) {
 			m.host, m.user, m.hasUser = h, r[:i], true
-			m.inject = injection(m.user)
+			m.field1 = m.user
 			return true
 		}
 		end = i
@@ -490,7 +500,7 @@ func (m *sshMatch) lazyUserFrom(r string, g int) bool {
 		i += start
 		if h, n, ok := parseHost(r[i+6:]); ok && m.tailOK(r[i+6+n:], g) {
 			m.host, m.user, m.hasUser = h, r[:i], true
-			m.inject = injection(m.user)
+			m.field1 = m.user
 			return true
 		}
 		start = i + 1
@@ -526,10 +536,7 @@ func (m *sshMatch) failed(r string) bool {
 	}
 	set := func(user string, h host, p uint16, info string) bool {
 		m.kind, m.host, m.port, m.user, m.hasUser = kind, h, p, user, true
-		m.inject = injection(user)
-		if m.inject == "" && info != "" {
-			m.inject = injection(info)
-		}
+		m.field1, m.field2 = user, info
 		return true
 	}
 	if invalid {
@@ -618,7 +625,7 @@ func (m *sshMatch) userNotAllowed(r string) bool {
 			for _, reason := range notAllowedReasons {
 				if t, ok := cut(tail, reason); ok && m.suffixEnd(t) {
 					m.kind, m.host, m.user, m.hasUser = KindUserNotAllowed, h, r[:i], true
-					m.inject = injection(m.user)
+					m.field1 = m.user
 					return true
 				}
 			}
@@ -751,7 +758,7 @@ func (m *sshMatch) disconnecting(r string) bool {
 			u = strings.TrimSuffix(u, " [preauth]")
 			m.preauth = true
 			m.user, m.hasUser = u, true
-			m.inject = injection(u)
+			m.field1 = u
 			return true
 		}
 		m.preauth = strings.Contains(rest, "[preauth]")
@@ -852,7 +859,7 @@ func (m *sshMatch) closed(r string, disconnected bool) bool {
 		}
 		m.user = s[:sp]
 		m.host, m.hasUser = h, true
-		m.inject = injection(m.user)
+		m.field1 = m.user
 		m.kind = KindClosed
 		if m.preauth {
 			m.kind = KindClosedPreauth
