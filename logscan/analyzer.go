@@ -73,6 +73,7 @@ type Analyzer struct {
 	detUsers  []string
 	final     []Finding
 	flushing  bool
+	readBuf   []byte
 }
 
 // New returns an Analyzer for opts. Invalid options are reported by the
@@ -121,7 +122,8 @@ func (a *Analyzer) ScanContext(ctx context.Context, r io.Reader, h Handler) erro
 		return a.optErr
 	}
 	a.reset(h)
-	lr := newLineReader(r, a.opts.MaxLineBytes)
+	lr := newLineReader(r, a.opts.MaxLineBytes, a.readBuf)
+	a.readBuf = lr.buf
 	var err error
 	for {
 		line, n, long, ok, rerr := lr.next()

@@ -158,7 +158,7 @@ func FuzzReader(f *testing.F) {
 		if lim%2 == 1 {
 			r = iotest.OneByteReader(r)
 		}
-		lr := newLineReader(r, limit)
+		lr := newLineReader(r, limit, nil)
 		want := bytes.Split(data, []byte("\n"))
 		if len(data) > 0 && data[len(data)-1] == '\n' {
 			want = want[:len(want)-1]

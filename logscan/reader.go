@@ -19,12 +19,17 @@ type lineReader struct {
 	err        error // sticky read error (io.EOF at end)
 }
 
-func newLineReader(r io.Reader, max int) *lineReader {
+// newLineReader returns a reader of r; buf is reused when it is large
+// enough.
+func newLineReader(r io.Reader, max int, buf []byte) *lineReader {
 	size := 256 << 10
 	if max+1 > size {
 		size = max + 1
 	}
-	return &lineReader{r: r, buf: make([]byte, size), max: max}
+	if cap(buf) < size {
+		buf = make([]byte, size)
+	}
+	return &lineReader{r: r, buf: buf[:cap(buf)], max: max}
 }
 
 // next returns the next line without its line ending. For a line longer than
