@@ -506,7 +506,7 @@ func (a *Analyzer) sshd(rec *record, ns int64, line int64) {
 }
 
 func (a *Analyzer) baseEvent(rec *record, ns int64, line int64) Event {
-	return Event{Line: line, Time: time.Unix(0, ns).In(a.opts.Location), Host: strings.Clone(rec.host), Program: strings.Clone(rec.prog), PID: strings.Clone(rec.pid)}
+	return Event{Line: line, Format: rec.format, Time: time.Unix(0, ns).In(a.opts.Location), Host: strings.Clone(rec.host), Program: strings.Clone(rec.prog), PID: strings.Clone(rec.pid)}
 }
 
 func (a *Analyzer) allowed(h host) bool {

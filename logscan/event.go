@@ -13,38 +13,38 @@ type Kind string
 
 // sshd message kinds.
 const (
-	KindFailedAuth         Kind = "failed-auth"          // Failed password/keyboard-interactive/hostbased/... for USER from ADDR
-	KindFailedPublickey    Kind = "failed-publickey"     // Failed publickey for a valid user (a key that did not fit: helper)
-	KindPAMAuthError       Kind = "pam-auth-error"       // error: PAM: Authentication failure/error for USER from ADDR
-	KindRootRefused        Kind = "root-login-refused"   // ROOT LOGIN REFUSED FROM ADDR
-	KindInvalidUser        Kind = "invalid-user"         // Invalid user USER from ADDR
-	KindUserNotAllowed     Kind = "user-not-allowed"     // User USER from ADDR not allowed because ...
-	KindAccountLocked      Kind = "account-locked"       // User USER not allowed because account is locked
-	KindRefusedConnect     Kind = "refused-connect"      // refused connect from NAME (ADDR) (tcp wrappers)
-	KindAuthFailDisconnect Kind = "auth-fail-disconnect" // Received disconnect from ADDR: 3: ...: Auth fail
-	KindPAMUnixFailure     Kind = "pam-unix-failure"     // pam_unix(sshd:auth): authentication failure; ... rhost=ADDR
-	KindMaxAuthAttempts    Kind = "max-auth-attempts"    // maximum authentication attempts exceeded for USER from ADDR
-	KindTooManyFailures    Kind = "too-many-failures"    // Disconnecting: Too many authentication failures [for USER]
-	KindTooManyHelper      Kind = "too-many-failures-helper"
-	KindChangeOfUser       Kind = "change-of-user"      // Disconnecting invalid user U ADDR: Change of username or service not allowed
-	KindReceivedDisconnect Kind = "received-disconnect" // Received disconnect from ADDR: 11: ...
-	KindClosedPreauth      Kind = "closed-preauth"      // Connection closed/reset by [.. user U] ADDR ... [preauth]
-	KindClosed             Kind = "closed"              // Connection closed/reset by ADDR (after authentication phase)
-	KindAccepted           Kind = "accepted"            // Accepted METHOD for USER from ADDR
-	KindConnectionFrom     Kind = "connection-from"     // Connection from ADDR port N (LogLevel VERBOSE)
-	KindNoIdent            Kind = "no-ident"            // Did not receive identification string from ADDR
-	KindKexIdent           Kind = "kex-ident"           // kex_exchange_identification: ...
-	KindBadProtocol        Kind = "bad-protocol"        // Bad protocol version identification '...' from ADDR
-	KindServerLog          Kind = "ssh-server-log"      // SSH: Server;Ltype: ...;Remote: ADDR-PORT;...
-	KindSocketReset        Kind = "socket-reset"        // Read from socket failed: Connection reset by peer
-	KindBannerInvalid      Kind = "banner-invalid"      // banner exchange: Connection from ADDR port N: invalid format
-	KindDispatchFatal      Kind = "dispatch-fatal"      // ssh_dispatch_run_fatal: Connection from ADDR port N: ...
-	KindPreauthTimeout     Kind = "preauth-timeout"     // Timeout before authentication for ADDR
-	KindNoAuthMethods      Kind = "no-auth-methods"     // Received disconnect from ADDR: 14: No supported authentication methods available
-	KindNegotiation        Kind = "negotiation-failed"  // Unable to negotiate with ADDR: no matching X found
-	KindBadHandshake       Kind = "bad-handshake"       // Magic value check failed (...) on obfuscated handshake from ADDR
-	KindBreakIn            Kind = "reverse-mismatch"    // Address ADDR maps to NAME, but this does not map back (not a failure)
-	KindSessionClose       Kind = "session-close"       // Close session: user U from ADDR (not a failure)
+	KindFailedAuth         Kind = "failed-auth"              // Failed password/keyboard-interactive/hostbased/... for USER from ADDR
+	KindFailedPublickey    Kind = "failed-publickey"         // Failed publickey for a valid user (a key that did not fit: helper)
+	KindPAMAuthError       Kind = "pam-auth-error"           // error: PAM: Authentication failure/error for USER from ADDR
+	KindRootRefused        Kind = "root-login-refused"       // ROOT LOGIN REFUSED FROM ADDR
+	KindInvalidUser        Kind = "invalid-user"             // Invalid user USER from ADDR
+	KindUserNotAllowed     Kind = "user-not-allowed"         // User USER from ADDR not allowed because ...
+	KindAccountLocked      Kind = "account-locked"           // User USER not allowed because account is locked
+	KindRefusedConnect     Kind = "refused-connect"          // refused connect from NAME (ADDR) (tcp wrappers)
+	KindAuthFailDisconnect Kind = "auth-fail-disconnect"     // Received disconnect from ADDR: 3: ...: Auth fail
+	KindPAMUnixFailure     Kind = "pam-unix-failure"         // pam_unix(sshd:auth): authentication failure; ... rhost=ADDR
+	KindMaxAuthAttempts    Kind = "max-auth-attempts"        // maximum authentication attempts exceeded for USER from ADDR
+	KindTooManyFailures    Kind = "too-many-failures"        // Disconnecting: Too many authentication failures [for USER]
+	KindTooManyHelper      Kind = "too-many-failures-helper" // Disconnecting invalid user U ADDR port N: Too many authentication failures (already counted)
+	KindChangeOfUser       Kind = "change-of-user"           // Disconnecting invalid user U ADDR: Change of username or service not allowed
+	KindReceivedDisconnect Kind = "received-disconnect"      // Received disconnect from ADDR: 11: ...
+	KindClosedPreauth      Kind = "closed-preauth"           // Connection closed/reset by [.. user U] ADDR ... [preauth]
+	KindClosed             Kind = "closed"                   // Connection closed/reset by ADDR (after authentication phase)
+	KindAccepted           Kind = "accepted"                 // Accepted METHOD for USER from ADDR
+	KindConnectionFrom     Kind = "connection-from"          // Connection from ADDR port N (LogLevel VERBOSE)
+	KindNoIdent            Kind = "no-ident"                 // Did not receive identification string from ADDR
+	KindKexIdent           Kind = "kex-ident"                // kex_exchange_identification: ...
+	KindBadProtocol        Kind = "bad-protocol"             // Bad protocol version identification '...' from ADDR
+	KindServerLog          Kind = "ssh-server-log"           // SSH: Server;Ltype: ...;Remote: ADDR-PORT;...
+	KindSocketReset        Kind = "socket-reset"             // Read from socket failed: Connection reset by peer
+	KindBannerInvalid      Kind = "banner-invalid"           // banner exchange: Connection from ADDR port N: invalid format
+	KindDispatchFatal      Kind = "dispatch-fatal"           // ssh_dispatch_run_fatal: Connection from ADDR port N: ...
+	KindPreauthTimeout     Kind = "preauth-timeout"          // Timeout before authentication for ADDR
+	KindNoAuthMethods      Kind = "no-auth-methods"          // Received disconnect from ADDR: 14: No supported authentication methods available
+	KindNegotiation        Kind = "negotiation-failed"       // Unable to negotiate with ADDR: no matching X found
+	KindBadHandshake       Kind = "bad-handshake"            // Magic value check failed (...) on obfuscated handshake from ADDR
+	KindBreakIn            Kind = "reverse-mismatch"         // Address ADDR maps to NAME, but this does not map back (not a failure)
+	KindSessionClose       Kind = "session-close"            // Close session: user U from ADDR (not a failure)
 )
 
 // Other kinds.
@@ -81,6 +81,8 @@ type Event struct {
 	// Time is the log time (zero when the line carried none and nothing came
 	// before it).
 	Time time.Time `json:"time,omitzero"`
+	// Format is the header format the line was read in.
+	Format Format `json:"format"`
 	// Host, Program and PID come from the syslog header or journal fields.
 	Host    string `json:"host,omitempty"`
 	Program string `json:"program,omitempty"`

@@ -28,6 +28,9 @@ func (f Format) String() string {
 	return "format?"
 }
 
+// MarshalText encodes f as its name ("bsd", "rfc3339", ...).
+func (f Format) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
+
 // record is a parsed line header. All strings are views into the line (or
 // into the journal scratch buffer).
 type record struct {

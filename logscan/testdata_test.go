@@ -1,6 +1,7 @@
 package logscan
 
 import (
+	"encoding/json"
 	"net"
 	"net/netip"
 	"os"
@@ -170,4 +171,34 @@ func TestJournalSample(t *testing.T) {
 	st := an.Stats()
 	assert.EqualValues(t, 2, st.Malformed, "the truncated line and the object without MESSAGE")
 	assert.EqualValues(t, 8, st.Lines)
+}
+
+func TestFindingJSONRoundTrip(t *testing.T) {
+	_, fs := scanTestdata(t, "conflicts.log", Options{})
+	require.NotEmpty(t, fs)
+	for _, f := range fs {
+		b, err := json.Marshal(f)
+		require.NoError(t, err)
+		var back Finding
+		require.NoError(t, json.Unmarshal(b, &back))
+		assert.Equal(t, f.Rule, back.Rule)
+		assert.Equal(t, f.MACs, back.MACs)
+		assert.Equal(t, f.Addr, back.Addr)
+		assert.Equal(t, f.Severity, back.Severity)
+		assert.True(t, f.First.Equal(back.First))
+		assert.Equal(t, f.Lines, back.Lines)
+	}
+	var bad Finding
+	require.Error(t, json.Unmarshal([]byte(`{"rule":"x","macs":["not-a-mac"]}`), &bad))
+	require.Error(t, json.Unmarshal([]byte(`{"rule":"x","severity":"apocalyptic"}`), &bad))
+}
+
+func TestEventFormats(t *testing.T) {
+	evs, _ := scanTestdata(t, "rfc3339.log", Options{})
+	assert.Equal(t, FormatRFC3339, evs[0].Format)
+	evs, _ = scanTestdata(t, "journal.json", Options{})
+	assert.Equal(t, FormatJournal, evs[0].Format)
+	b, err := json.Marshal(evs[0])
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"format":"journal"`)
 }
