@@ -56,6 +56,15 @@
 // and Count cover the whole episode. Options.Allow and Options.HighRisk are
 // netipx.IPSets of sources to ignore and to treat as more severe.
 //
+// Log injection: user names, protocol identification strings and auth info
+// are attacker-controlled. The address is read from where sshd writes it, so
+// "Failed password for invalid user x from 192.0.2.66 port 22 ssh2 from
+// 198.51.100.20 port 40001 ssh2" is a failure of 198.51.100.20 and a
+// RuleLogInjection finding. One form stays ambiguous: a field holding
+// "ADDR port N ssh2: " reads exactly like fail2ban's corpus case where the
+// auth info after the colon is the injected part; logscan, like fail2ban,
+// takes the first address there, and still reports the injection.
+//
 // Address conflicts come from the kernel (IPv6 duplicate address
 // detection; BSD's "arp: ... moved from" and "is using my IP address"),
 // NetworkManager, systemd-networkd, dhcpcd, dhclient (DHCPDECLINE), arpwatch
