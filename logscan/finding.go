@@ -126,36 +126,37 @@ type Finding struct {
 	Key string `json:"key"`
 	// Severity of the finding.
 	Severity Severity `json:"severity"`
-	// First and Last are the log times of the first and last evidence.
-	First time.Time `json:"first"`
-	Last  time.Time `json:"last"`
 	// Count is the number of events behind the finding (failures, hits,
 	// conflict messages).
 	Count int `json:"count"`
+	// Lines are evidence line numbers (1-based, in the scanned stream), the
+	// first Options.MaxEvidence of them.
+	Lines []int64 `json:"lines"`
+	// Users are distinct user names involved, in order of first appearance.
+	Users []string `json:"users,omitempty"`
+	// First and Last are the log times of the first and last evidence.
+	First time.Time `json:"first"`
+	Last  time.Time `json:"last"`
 	// Src is the source address (the attacker, the scanner), when one was
 	// logged as an address. Host names and odd forms stay in SrcText, never
 	// resolved.
 	Src netip.Addr `json:"src,omitzero"`
-	// SrcText is the source exactly as logged (IPv4-mapped IPv6 unmapped).
+	// SrcText is the source as it was first logged (for host names and odd
+	// forms such as "192.030.0.6" it is all there is).
 	SrcText string `json:"src_text,omitempty"`
 	// Addr is the contested address of an address conflict.
 	Addr netip.Addr `json:"addr,omitzero"`
 	// MACs are the hardware addresses that claimed Addr, in order of first
 	// appearance.
 	MACs []net.HardwareAddr `json:"macs,omitempty"`
-	// Users are distinct user names involved, in order of first appearance.
-	Users []string `json:"users,omitempty"`
 	// Ports are distinct destination ports (firewall rules), in order of
 	// first appearance.
 	Ports []uint16 `json:"ports,omitempty"`
 	// DistinctUsers, DistinctPorts and DistinctMACs count every distinct value
-	// seen, also those beyond the listed ones.
+	// seen, also those beyond the listed ones (up to 1024 tracked).
 	DistinctUsers int `json:"distinct_users,omitempty"`
 	DistinctPorts int `json:"distinct_ports,omitempty"`
 	DistinctMACs  int `json:"distinct_macs,omitempty"`
-	// Lines are evidence line numbers (1-based, in the scanned stream), the
-	// first Options.MaxEvidence of them.
-	Lines []int64 `json:"lines"`
 	// Related lists the rules an incident combines.
 	Related []Rule `json:"related,omitempty"`
 	// Detail is a short human-readable explanation.

@@ -188,10 +188,10 @@ func (r *recent[T]) countWithin(ns int64, w time.Duration) int {
 
 // acc accumulates one open finding.
 type acc struct {
-	f         Finding
 	firstNS   int64
 	lastNS    int64
 	uh        []uint64 // hashes of f.Users
+	f         Finding  // its first fields (Count, Lines, Users) are the hot ones
 	seenUsers map[uint64]struct{}
 	seenPorts map[uint16]struct{}
 	seenMACs  map[string]struct{}
