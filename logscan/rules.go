@@ -218,6 +218,9 @@ func (a *acc) addLine(line int64, maxEvidence int) {
 
 // addUser adds user u with hash h (Analyzer.userHash).
 func (a *acc) addUser(u string, h uint64, maxListed int) {
+	if n := len(a.uh); n > 0 && a.uh[n-1] == h {
+		return // the same user again: the common brute-force case
+	}
 	if a.seenUsers == nil {
 		// all distinct users so far are listed: the list answers
 		for _, x := range a.uh {
