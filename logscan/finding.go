@@ -24,7 +24,9 @@ const (
 	// CrowdSec's ssh-bf) overflowed.
 	RuleBurst Rule = "burst"
 	// RuleSlowBruteForce: a slow leaky bucket per source (capacity 10, one leak
-	// per 60 s, CrowdSec's ssh-slow-bf) overflowed.
+	// per 60 s, CrowdSec's ssh-slow-bf) overflowed. It is meant for attacks
+	// paced to stay under the other rules, so it is not opened while a
+	// brute-force or burst finding is open for the source.
 	RuleSlowBruteForce Rule = "slow-brute-force"
 	// RuleUserEnumeration: at least 5 distinct user names tried from one source
 	// inside 10 min.
