@@ -535,7 +535,16 @@ func (a *Analyzer) source(h host, ns int64) *srcState {
 
 // openAcc starts a finding of rule ri for st.
 func (a *Analyzer) openAcc(st *srcState, ri int) *acc {
-	o := &acc{}
+	var o *acc
+	if slot := hotSlot(ri); slot >= 0 {
+		if st.blk == nil {
+			st.blk = new([3]acc)
+		}
+		o = &st.blk[slot]
+		*o = acc{}
+	} else {
+		o = &acc{}
+	}
 	o.f.Rule = ruleNames[ri]
 	o.f.Key = st.key.String()
 	o.f.Src = st.key.addr
@@ -544,6 +553,19 @@ func (a *Analyzer) openAcc(st *srcState, ri int) *acc {
 	st.open[ri] = o
 	st.fired |= 1 << ri
 	return o
+}
+
+// hotSlot places the findings every failure updates side by side.
+func hotSlot(ri int) int {
+	switch ri {
+	case rBruteForce:
+		return 0
+	case rBurst:
+		return 1
+	case rEnum:
+		return 2
+	}
+	return -1
 }
 
 // openFromRing starts a finding whose evidence is the last count stamps.
@@ -561,14 +583,7 @@ func (a *Analyzer) openFromRing(st *srcState, ri int, r *ring, count int) *acc {
 
 func (a *Analyzer) failure(src host, user string, hasUser bool, ns, line int64) {
 	st := a.source(src, ns)
-	if st.top == nil {
-		st.top = a.top.entry(src)
-	}
-	if st.top != nil {
-		st.top.Count++
-	} else {
-		a.top.other++
-	}
+	st.failN++ // added to the top-sources table when st is closed
 	st.fails.push(stamp{ns, line})
 	r := a.opts.Rules
 	var uh uint64
@@ -902,6 +917,10 @@ func (a *Analyzer) closeRule(st *srcState, ri int) {
 
 // closeSource emits everything st holds (on eviction, expiry or the end).
 func (a *Analyzer) closeSource(st *srcState) {
+	if st.failN > 0 {
+		a.top.addN(host{Addr: st.key.addr, Text: st.text}, st.failN)
+		st.failN = 0
+	}
 	for ri := range numSrcRules {
 		a.closeRule(st, ri)
 	}

@@ -316,7 +316,8 @@ type srcState struct {
 	key    srcKey
 	text   string
 	lastNS int64
-	top    *SourceCount // this source's row of the top-sources table
+	failN  int64   // failures not yet added to the top-sources table
+	blk    *[3]acc // adjacent storage for the hot findings (brute force, burst, enumeration)
 	fails  ring
 	burst  bucket
 	slow   bucket

@@ -57,11 +57,13 @@ type topTable struct {
 	other int64
 }
 
-func (t *topTable) add(h host) {
+func (t *topTable) add(h host) { t.addN(h, 1) }
+
+func (t *topTable) addN(h host, n int64) {
 	if e := t.entry(h); e != nil {
-		e.Count++
+		e.Count += n
 	} else if h.valid() {
-		t.other++
+		t.other += n
 	}
 }
 
