@@ -200,7 +200,7 @@ func (a *Analyzer) line(b []byte, n int64) {
 			a.nowNS, a.haveNow = ns, true
 			if ns >= a.nextSweep {
 				a.sweep()
-				a.nextSweep = ns + int64(time.Minute)
+				a.nextSweep = ns + int64(2*time.Minute)
 			}
 		}
 	} else if a.haveNow {
