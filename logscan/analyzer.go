@@ -189,50 +189,84 @@ func (a *Analyzer) line(b []byte, n int64) {
 			}
 			return
 		}
-	} else if !a.tc.parseHeader(s, &rec) {
+	} else if !a.tc.parseHeaderLazy(s, &rec) {
 		a.stats.Unparsed++
 		return
 	}
-	var ns int64
-	if rec.hasTime {
-		ns = rec.ns
-		if !a.haveNow || ns > a.nowNS {
-			a.nowNS, a.haveNow = ns, true
-			if ns >= a.nextSweep {
-				a.sweep()
-				a.nextSweep = ns + int64(2*time.Minute)
-			}
-		}
-	} else if a.haveNow {
-		ns = a.nowNS
-	} else {
-		ns = a.tc.ref.UnixNano()
-	}
+	// decide who reads the line before spending time on its date
+	const (
+		hSSHD = iota + 1
+		hKernel
+		hReconcile
+		hConflict
+	)
+	h := 0
 	switch {
 	case isSSHD(rec.prog):
-		a.sshd(&rec, ns, n)
+		h = hSSHD
 	case a.topOnly:
+		return
 	case rec.prog == "kernel":
+		h = hKernel
+	case len(rec.msg) > 0 && (rec.msg[0] == '[' || rec.msg[0] == 'C') && strings.Contains(rec.msg, "Conflict detected for key="):
+		h = hReconcile
+	case isConflictProg(rec.prog):
+		h = hConflict
+	default:
+		return
+	}
+	ns := a.timeOf(&rec)
+	switch h {
+	case hSSHD:
+		a.sshd(&rec, ns, n)
+	case hKernel:
 		var fm fwMatch
 		if classifyFirewall(rec.msg, &fm) {
 			a.firewall(&rec, &fm, ns, n)
 			return
 		}
 		a.conflictLine(&rec, ns, n)
-	case len(rec.msg) > 0 && (rec.msg[0] == '[' || rec.msg[0] == 'C') && strings.Contains(rec.msg, "Conflict detected for key="):
+	case hReconcile:
+		// also "[WARN] Conflict detected for key=..." without a syslog header
 		var cm conflictMatch
 		if reconcileConflict(rec.msg, &cm) {
 			a.conflict(&rec, &cm, ns, n, KindReconcile)
 		}
-	case rec.format == FormatBare && rec.prog == "WARN":
-		// "[WARN] Conflict detected for key=..." without a syslog header
-		var cm conflictMatch
-		if reconcileConflict(rec.msg, &cm) {
-			a.conflict(&rec, &cm, ns, n, KindReconcile)
-		}
-	default:
+	case hConflict:
 		a.conflictLine(&rec, ns, n)
 	}
+}
+
+// timeOf resolves rec's time (the last one seen, or the reference, when the
+// line carries none) and runs the idle sweep when log time moved on.
+func (a *Analyzer) timeOf(rec *record) int64 {
+	if !rec.hasTime {
+		if a.haveNow {
+			return a.nowNS
+		}
+		return a.tc.ref.UnixNano()
+	}
+	ns := rec.ns
+	if rec.date.kind != dateNone {
+		ns = a.tc.resolve(&rec.date)
+		rec.ns = ns
+	}
+	if !a.haveNow || ns > a.nowNS {
+		a.nowNS, a.haveNow = ns, true
+		if ns >= a.nextSweep {
+			a.sweep()
+			a.nextSweep = ns + int64(2*time.Minute)
+		}
+	}
+	return ns
+}
+
+func isConflictProg(p string) bool {
+	switch p {
+	case "NetworkManager", "systemd-networkd", "dhcpcd", "dhclient", "arpwatch":
+		return true
+	}
+	return false
 }
 
 func (a *Analyzer) conflictLine(rec *record, ns int64, n int64) {

@@ -42,6 +42,31 @@ type record struct {
 	pid     string
 	msg     string
 	conn    string // host and tag as one span of the line ("web1 sshd[42]:"), when they are contiguous
+	date    dateParts
+}
+
+// dateParts is a date as read, resolved to a time only for lines that need
+// one (timeCtx.resolve): lines of programs nobody analyses cost no time
+// arithmetic.
+type dateParts struct {
+	kind                             uint8 // dateNone, dateBSD, dateISO
+	local                            bool
+	mon                              time.Month
+	year, day, h, m, s, nsec, offset int
+}
+
+const (
+	dateNone = iota
+	dateBSD
+	dateISO
+)
+
+// resolve returns the Unix time of d.
+func (tc *timeCtx) resolve(d *dateParts) int64 {
+	if d.kind == dateBSD {
+		return tc.bsd(d.mon, d.day, d.h, d.m, d.s, d.nsec)
+	}
+	return tc.iso(d.year, d.mon, d.day, d.h, d.m, d.s, d.nsec, d.offset, d.local)
 }
 
 // timeCtx turns header dates into times: it holds the zone, the reference
@@ -208,10 +233,10 @@ func parseClock(s string, i int) (h, m, sec, nsec, end int, ok bool) {
 
 // parseBSDDate reads "Mmm dd hh:mm:ss" (day padded with a space or a zero,
 // or not padded) at s[i:].
-func (tc *timeCtx) parseBSDDate(s string, i int) (int64, int, bool) {
+func (tc *timeCtx) parseBSDDate(s string, i int, d *dateParts) (int, bool) {
 	mon, ok := month(s[i:])
 	if !ok || i+3 >= len(s) || s[i+3] != ' ' {
-		return 0, 0, false
+		return 0, false
 	}
 	j := i + 4
 	if j < len(s) && s[j] == ' ' {
@@ -224,40 +249,41 @@ func (tc *timeCtx) parseBSDDate(s string, i int) (int64, int, bool) {
 		k++
 	}
 	if k == j || day < 1 || day > 31 || k >= len(s) || s[k] != ' ' {
-		return 0, 0, false
+		return 0, false
 	}
 	k++
 	if k+8 > len(s) {
-		return 0, 0, false
+		return 0, false
 	}
 	h, m, sec, nsec, end, ok := parseClock(s, k)
 	if !ok {
-		return 0, 0, false
+		return 0, false
 	}
-	return tc.bsd(mon, day, h, m, sec, nsec), end, true
+	*d = dateParts{kind: dateBSD, mon: mon, day: day, h: h, m: m, s: sec, nsec: nsec}
+	return end, true
 }
 
 // parseISODate reads an RFC 3339 timestamp (also with a space instead of T,
 // without offset, or followed by " UTC"/" GMT") at s[i:].
-func (tc *timeCtx) parseISODate(s string, i int) (int64, int, bool) {
+func (tc *timeCtx) parseISODate(s string, i int, dp *dateParts) (int, bool) {
 	if i+19 > len(s) || s[i+4] != '-' || s[i+7] != '-' || (s[i+10] != 'T' && s[i+10] != ' ') {
-		return 0, 0, false
+		return 0, false
 	}
 	y := 0
 	for k := i; k < i+4; k++ {
 		if !isDigit(s[k]) {
-			return 0, 0, false
+			return 0, false
 		}
 		y = y*10 + int(s[k]-'0')
 	}
 	mo, ok1 := digits2(s, i+5)
 	d, ok2 := digits2(s, i+8)
 	if !ok1 || !ok2 || mo < 1 || mo > 12 || d < 1 || d > 31 {
-		return 0, 0, false
+		return 0, false
 	}
 	h, m, sec, nsec, end, ok := parseClock(s, i+11)
 	if !ok {
-		return 0, 0, false
+		return 0, false
 	}
 	offset, local := 0, true
 	if end < len(s) {
@@ -268,7 +294,7 @@ func (tc *timeCtx) parseISODate(s string, i int) (int64, int, bool) {
 		case c == '+' || c == '-':
 			oh, ok1 := digits2(s, end+1)
 			if !ok1 {
-				return 0, 0, false
+				return 0, false
 			}
 			k := end + 3
 			if k < len(s) && s[k] == ':' {
@@ -276,7 +302,7 @@ func (tc *timeCtx) parseISODate(s string, i int) (int64, int, bool) {
 			}
 			om, ok2 := digits2(s, k)
 			if !ok2 || oh > 23 || om > 59 {
-				return 0, 0, false
+				return 0, false
 			}
 			offset = oh*3600 + om*60
 			if c == '-' {
@@ -291,12 +317,25 @@ func (tc *timeCtx) parseISODate(s string, i int) (int64, int, bool) {
 			}
 		}
 	}
-	return tc.iso(y, time.Month(mo), d, h, m, sec, nsec, offset, local), end, true
+	*dp = dateParts{kind: dateISO, year: y, mon: time.Month(mo), day: d, h: h, m: m, s: sec, nsec: nsec, offset: offset, local: local}
+	return end, true
 }
 
 // parseHeader reads the header of a text line (every format but journald
 // JSON) into rec. It reports false for lines it cannot read.
 func (tc *timeCtx) parseHeader(s string, rec *record) bool {
+	if !tc.parseHeaderLazy(s, rec) {
+		return false
+	}
+	if rec.date.kind != dateNone {
+		rec.ns = tc.resolve(&rec.date)
+	}
+	return true
+}
+
+// parseHeaderLazy is parseHeader without resolving the date: rec.date holds
+// it and rec.ns is zero.
+func (tc *timeCtx) parseHeaderLazy(s string, rec *record) bool {
 	*rec = record{}
 	i := 0
 	if len(s) > 0 && s[0] == '<' { // <PRI>
@@ -320,25 +359,26 @@ func (tc *timeCtx) parseHeader(s string, rec *record) bool {
 	rest := ""
 	switch {
 	case i < len(s) && s[i] == '[' && i+1 < len(s) && !isDigit(s[i+1]):
-		t, end, ok := tc.parseBSDDate(s, i+1)
+		end, ok := tc.parseBSDDate(s, i+1, &rec.date)
 		if !ok || end >= len(s) || s[end] != ']' {
+			rec.date = dateParts{}
 			return tc.parseBare(s, rec)
 		}
-		rec.format, rec.ns, rec.hasTime = FormatBSD, t, true
+		rec.format, rec.hasTime = FormatBSD, true
 		rest = s[end+1:]
 	case i < len(s) && isDigit(s[i]):
-		t, end, ok := tc.parseISODate(s, i)
+		end, ok := tc.parseISODate(s, i, &rec.date)
 		if !ok {
 			return false
 		}
-		rec.format, rec.ns, rec.hasTime = FormatRFC3339, t, true
+		rec.format, rec.hasTime = FormatRFC3339, true
 		rest = s[end:]
 	default:
-		t, end, ok := tc.parseBSDDate(s, i)
+		end, ok := tc.parseBSDDate(s, i, &rec.date)
 		if !ok {
 			return tc.parseBare(s, rec)
 		}
-		rec.format, rec.ns, rec.hasTime = FormatBSD, t, true
+		rec.format, rec.hasTime = FormatBSD, true
 		rest = s[end:]
 	}
 	rest = skipSpaces(rest)
@@ -438,11 +478,11 @@ func (tc *timeCtx) parse5424(s string, i int, rec *record) bool {
 	rest := s[i:]
 	ts := token(rest)
 	if ts != "-" {
-		t, end, ok := tc.parseISODate(ts, 0)
+		end, ok := tc.parseISODate(ts, 0, &rec.date)
 		if !ok || end != len(ts) {
 			return false
 		}
-		rec.ns, rec.hasTime = t, true
+		rec.hasTime = true
 	}
 	fields := [4]string{}
 	rest = rest[len(ts):]

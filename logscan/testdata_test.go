@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -201,4 +202,19 @@ func TestEventFormats(t *testing.T) {
 	b, err := json.Marshal(evs[0])
 	require.NoError(t, err)
 	assert.Contains(t, string(b), `"format":"journal"`)
+}
+
+func TestReconcileAuditBlock(t *testing.T) {
+	// the audit line exactly as reconcile prints it, without a syslog header
+	audit := "[WARN] Conflict detected for key=192.0.2.40\n" +
+		"Version A: timestamp=1678812345, node=N1, value={name: \"Alice\", ver: 3}\n" +
+		"Version B: timestamp=1678812350, node=N2, value={name: \"Alicia\", ver: 3}\n" +
+		"Resolution: Manual required\n"
+	evs, fs := scan(t, strings.NewReader(audit), Options{})
+	require.Len(t, evs, 1)
+	assert.Equal(t, KindReconcile, evs[0].Kind)
+	assert.Equal(t, "192.0.2.40", evs[0].Addr.String())
+	require.Len(t, fs, 1)
+	assert.Equal(t, RuleAddressConflict, fs[0].Rule)
+	assert.Equal(t, "key=192.0.2.40", "key="+fs[0].Key)
 }
