@@ -313,27 +313,27 @@ func (k srcKey) String() string {
 
 // srcState is everything the rules keep per source.
 type srcState struct {
-	key    srcKey
-	text   string
-	lastNS int64
-	failN  int64   // failures not yet added to the top-sources table
-	blk    *[3]acc // adjacent storage for the hot findings (brute force, burst, enumeration)
-	fails  ring
-	burst  bucket
-	slow   bucket
-	users  recent[string]
-	open   [numSrcRules]*acc
-	fired  uint32
-	noise  ring
-	ports  recent[uint16]
-	inc    *acc
-	// inline backing arrays for the default thresholds: one source's state
-	// sits in a few adjacent cache lines instead of a dozen allocations
-	failsInl [inlineStamps]stamp
-	userVals [inlineUsers]string
+	// hot: what every failure of the source reads or writes, in access order
+	lastNS   int64
+	failN    int64 // failures not yet added to the top-sources table
+	fails    ring
+	users    recent[string]
 	userKeys [inlineUsers]uint64
 	userNS   [inlineUsers]int64
+	burst    bucket
+	slow     bucket
+	open     [numSrcRules]*acc
+	blk      *[3]acc // adjacent storage for the hot findings (brute force, burst, enumeration)
+	failsInl [inlineStamps]stamp
 	userLine [inlineUsers]int64
+	userVals [inlineUsers]string
+	// cold
+	fired uint32
+	key   srcKey
+	text  string
+	noise ring
+	ports recent[uint16]
+	inc   *acc
 }
 
 const (
