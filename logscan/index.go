@@ -41,6 +41,20 @@ func (x *index[K, V]) get(k K) (V, bool) {
 	}
 }
 
+// ref returns a pointer to k's value, valid until the next put or del;
+// nil when k is absent.
+func (x *index[K, V]) ref(k K) *V {
+	for i := x.hash(k) & x.mask; ; i = (i + 1) & x.mask {
+		s := &x.slots[i]
+		if !s.used {
+			return nil
+		}
+		if s.key == k {
+			return &s.val
+		}
+	}
+}
+
 func (x *index[K, V]) put(k K, v V) {
 	if 2*(x.n+1) > len(x.slots) {
 		x.grow()

@@ -30,11 +30,19 @@ func TestIndexAgainstMap(t *testing.T) {
 			}
 			for i := range 20000 {
 				k := key()
-				switch rng.IntN(3) {
-				case 0, 1:
+				switch rng.IntN(4) {
+				case 0:
 					x.put(k, i)
 					ref[k] = i
-				case 2:
+				case 1:
+					if p := x.ref(k); p != nil {
+						*p += 7
+						ref[k] += 7
+					} else {
+						_, had := ref[k]
+						require.False(t, had, "ref lost %v", k)
+					}
+				case 2, 3:
 					x.del(k)
 					delete(ref, k)
 				}

@@ -13,7 +13,7 @@ import (
 // failures (in the selected Mode) one source caused.
 type SourceCount struct {
 	Src     netip.Addr `json:"src,omitzero"`       // the address, when the source was logged as one
-	SrcText string     `json:"src_text,omitempty"` // the source as logged (host names stay names)
+	SrcText string     `json:"src_text,omitempty"` // the address as text, or the host name as logged
 	Count   int64      `json:"count"`
 }
 
@@ -52,7 +52,7 @@ func itoa64(v int64) string {
 // topTable counts failures per source, exactly for up to max sources;
 // failures of further sources are counted in other.
 type topTable struct {
-	idx   *index[srcKey, *SourceCount]
+	idx   *index[srcKey, int64] // counts live in the index slots: one memory access per failure
 	max   int
 	other int64
 }
@@ -60,35 +60,25 @@ type topTable struct {
 func (t *topTable) add(h host) { t.addN(h, 1) }
 
 func (t *topTable) addN(h host, n int64) {
-	if e := t.entry(h); e != nil {
-		e.Count += n
-	} else if h.valid() {
-		t.other += n
-	}
-}
-
-// entry returns h's row, creating it with a zero count; nil when h is
-// empty or the table is full.
-func (t *topTable) entry(h host) *SourceCount {
 	if !h.valid() {
-		return nil
+		return
 	}
 	if t.idx == nil {
-		t.idx = newIndex[srcKey, *SourceCount](hashSrcKey)
+		t.idx = newIndex[srcKey, int64](hashSrcKey)
 	}
 	k := keyOf(h)
-	if e, ok := t.idx.get(k); ok {
-		return e
+	if p := t.idx.ref(k); p != nil {
+		*p += n
+		return
 	}
 	if t.idx.len() >= t.max {
-		return nil
+		t.other += n
+		return
 	}
-	e := &SourceCount{Src: h.Addr, SrcText: strings.Clone(h.text())}
-	if !h.Addr.IsValid() {
-		k.name = e.SrcText
+	if k.name != "" {
+		k.name = strings.Clone(k.name)
 	}
-	t.idx.put(k, e)
-	return e
+	t.idx.put(k, n)
 }
 
 // rows returns the n largest rows (all when n <= 0), largest first, ties in
@@ -98,7 +88,13 @@ func (t *topTable) rows(n int) []SourceCount {
 		return nil
 	}
 	out := make([]SourceCount, 0, t.idx.len())
-	t.idx.each(func(_ srcKey, e *SourceCount) { out = append(out, *e) })
+	t.idx.each(func(k srcKey, n int64) {
+		if k.addr.IsValid() {
+			out = append(out, SourceCount{Src: k.addr, SrcText: k.addr.String(), Count: n})
+		} else {
+			out = append(out, SourceCount{SrcText: k.name, Count: n})
+		}
+	})
 	slices.SortFunc(out, func(x, y SourceCount) int {
 		if c := cmp.Compare(y.Count, x.Count); c != 0 {
 			return c
