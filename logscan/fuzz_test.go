@@ -57,6 +57,24 @@ func FuzzHeader(f *testing.F) {
 	})
 }
 
+// FuzzHostTag: the one-pass reader of "host prog[pid]: msg" agrees with the
+// general one wherever it accepts a line.
+func FuzzHostTag(f *testing.F) {
+	for _, s := range []string{"web1 sshd[42]: Failed", "h kernel: [1.0] IN=", "h [sshd] x", "sshd[1]: x", "h prog:x", "h p(q)[1]: x", "h p[1]:  x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var fast, slow record
+		if !fastHostTag(s, &fast) {
+			return
+		}
+		slowHostTag(s, &slow)
+		if fast != slow {
+			t.Fatalf("%q: fast %+v, general %+v", s, fast, slow)
+		}
+	})
+}
+
 // FuzzJournal: the journald parser agrees with encoding/json on MESSAGE
 // whenever the object is valid JSON with one string MESSAGE.
 func FuzzJournal(f *testing.F) {

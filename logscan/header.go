@@ -422,6 +422,13 @@ func isTag(tok string) bool {
 
 // splitHostTag reads "[host] tag msg".
 func splitHostTag(rest string, rec *record) {
+	if !fastHostTag(rest, rec) {
+		slowHostTag(rest, rec)
+	}
+}
+
+// slowHostTag reads every shape splitHostTag accepts.
+func slowHostTag(rest string, rec *record) {
 	start := rest
 	tok := token(rest)
 	if !isTag(tok) {
@@ -438,6 +445,51 @@ func splitHostTag(rest string, rec *record) {
 	parseTag(tok, rec)
 	rec.conn = start[:len(start)-len(rest)+len(tok)]
 	rec.msg = skipSpaces(rest[len(tok):])
+}
+
+// fastHostTag reads the common "host prog[pid]: msg" and "host prog: msg"
+// in one pass; it reports false for every other shape.
+func fastHostTag(rest string, rec *record) bool {
+	sp := strings.IndexByte(rest, ' ')
+	if sp <= 0 {
+		return false
+	}
+	host := rest[:sp]
+	if c := host[len(host)-1]; c == ':' || c == ')' || c == ']' || strings.IndexByte(host, '[') >= 0 || strings.IndexByte(host, '\t') >= 0 {
+		return false // the first word is a tag: no host
+	}
+	t := rest[sp+1:]
+	j := 0
+	for j < len(t) && t[j] != '[' && t[j] != ':' && t[j] != ' ' && t[j] != '(' && t[j] != '\t' {
+		j++
+	}
+	if j == 0 || j+1 >= len(t) {
+		return false
+	}
+	end := 0 // length of the tag within t, its colon included
+	switch t[j] {
+	case '[':
+		k := j + 1
+		for k < len(t) && isDigit(t[k]) {
+			k++
+		}
+		if k == j+1 || k+1 >= len(t) || t[k] != ']' || t[k+1] != ':' {
+			return false
+		}
+		rec.pid = t[j+1 : k]
+		end = k + 2
+	case ':':
+		end = j + 1
+	default:
+		return false
+	}
+	if end < len(t) && t[end] != ' ' {
+		return false
+	}
+	rec.host, rec.prog = host, t[:j]
+	rec.conn = rest[:sp+1+end]
+	rec.msg = skipSpaces(t[end:])
+	return true
 }
 
 // parseTag reads prog[pid]:, prog:, [prog]:, prog(sub)[pid]:, [prog][pid].
