@@ -81,20 +81,34 @@ type benchFile struct {
 	lines int
 }
 
-var benchFiles = map[string]benchFile{}
+var (
+	benchFiles = map[string]benchFile{}
+	benchDir   string // removed by TestMain
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if benchDir != "" {
+		os.RemoveAll(benchDir)
+	}
+	os.Exit(code)
+}
 
 // authLogFile generates (once per process) an auth.log mix in a temporary
-// directory.
+// directory shared by the benchmarks that compare on it.
 func authLogFile(b *testing.B, failShare float64) benchFile {
 	name := fmt.Sprintf("auth-%02.0f.log", failShare*100)
 	if f, ok := benchFiles[name]; ok {
 		return f
 	}
-	dir := filepath.Join(os.TempDir(), "logscan-bench")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		b.Fatal(err)
+	if benchDir == "" {
+		dir, err := os.MkdirTemp("", "logscan-bench-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchDir = dir
 	}
-	p := filepath.Join(dir, name)
+	p := filepath.Join(benchDir, name)
 	f, err := os.Create(p)
 	if err != nil {
 		b.Fatal(err)
