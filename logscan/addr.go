@@ -1,0 +1,259 @@
+package logscan
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+	"unsafe"
+)
+
+// view returns a string sharing b's memory. The analyzer reads every line
+// through such views; anything kept beyond the line is copied with
+// strings.Clone first.
+func view(b []byte) string { return unsafeString(b) }
+
+func unsafeString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// host is a remote address as logged: Addr when the text is an IP address
+// (IPv4-mapped IPv6 unmapped, zone stripped), Text always (a view until
+// cloned).
+type host struct {
+	Addr netip.Addr
+	Text string
+}
+
+func (h host) valid() bool { return h.Addr.IsValid() || h.Text != "" }
+
+// text returns the host as logged, or the address when the text was not
+// kept.
+func (h host) text() string {
+	if h.Text != "" {
+		return h.Text
+	}
+	if h.Addr.IsValid() {
+		return h.Addr.String()
+	}
+	return ""
+}
+
+func isHostByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '.' || c == ':' || c == '-' || c == '_' || c == '%'
+}
+
+func isWordByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
+}
+
+// parseHost reads an address or host name at the start of s and returns it
+// with the number of bytes it used. It accepts IPv4, IPv6 (also in brackets,
+// with a zone, or IPv4-mapped) and DNS-like names; a trailing colon (as in
+// "from 192.0.2.1: 11: Bye") is not part of the host.
+func parseHost(s string) (host, int, bool) {
+	if len(s) > 0 && s[0] == '[' {
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
+			return host{}, 0, false
+		}
+		a, ok := parseIP(s[1:end])
+		if !ok {
+			return host{}, 0, false
+		}
+		return host{Addr: a, Text: s[1:end]}, end + 1, true
+	}
+	n := 0
+	for n < len(s) && isHostByte(s[n]) {
+		n++
+	}
+	tok := s[:n]
+	for tok != "" {
+		if a, ok := parseIP(tok); ok {
+			return host{Addr: a, Text: tok}, len(tok), true
+		}
+		if tok[len(tok)-1] != ':' {
+			break
+		}
+		tok = tok[:len(tok)-1]
+	}
+	if tok == "" || strings.IndexByte(tok, ':') >= 0 || strings.IndexByte(tok, '%') >= 0 {
+		return host{}, 0, false
+	}
+	if !isWordByte(tok[len(tok)-1]) {
+		return host{}, 0, false
+	}
+	return host{Text: tok}, len(tok), true
+}
+
+// parseIP parses an address, unmapping IPv4-mapped IPv6 and dropping zones.
+func parseIP(s string) (netip.Addr, bool) {
+	if len(s) < 2 {
+		return netip.Addr{}, false
+	}
+	if s[0] != ':' && !isHexDigit(s[0]) {
+		return netip.Addr{}, false
+	}
+	if strings.IndexByte(s, ':') < 0 {
+		return parseIPv4(s)
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return a.WithZone("").Unmap(), true
+}
+
+// parseIPv4 reads a dotted quad as netip.ParseAddr does (no leading zeros).
+func parseIPv4(s string) (netip.Addr, bool) {
+	var b [4]byte
+	field, val, digits := 0, 0, 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			if digits > 0 && val == 0 {
+				return netip.Addr{}, false
+			}
+			val = val*10 + int(c-'0')
+			digits++
+			if val > 255 {
+				return netip.Addr{}, false
+			}
+		case c == '.':
+			if digits == 0 || field == 3 {
+				return netip.Addr{}, false
+			}
+			b[field] = byte(val)
+			field++
+			val, digits = 0, 0
+		default:
+			return netip.Addr{}, false
+		}
+	}
+	if field != 3 || digits == 0 {
+		return netip.Addr{}, false
+	}
+	b[3] = byte(val)
+	return netip.AddrFrom4(b), true
+}
+
+func isHexDigit(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// parsePort reads decimal digits at the start of s as a port.
+func parsePort(s string) (uint16, int, bool) {
+	n, v := 0, 0
+	for n < len(s) && isDigit(s[n]) {
+		v = v*10 + int(s[n]-'0')
+		if v > 65535 {
+			return 0, 0, false
+		}
+		n++
+	}
+	if n == 0 {
+		return 0, 0, false
+	}
+	return uint16(v), n, true
+}
+
+// atoi reads a non-negative decimal number that must fill s.
+func atoi(s string) (int, bool) {
+	if s == "" || len(s) > 18 {
+		return 0, false
+	}
+	v := 0
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return 0, false
+		}
+		v = v*10 + int(s[i]-'0')
+	}
+	return v, true
+}
+
+// parseMAC reads a MAC address written with colons or dashes, with one or
+// two hex digits per byte (arpwatch drops leading zeros).
+func parseMAC(s string) (net.HardwareAddr, int, bool) {
+	var buf [20]byte
+	n, i := 0, 0
+	for {
+		start := i
+		v := 0
+		for i < len(s) && i-start < 2 && isHexDigit(s[i]) {
+			v = v<<4 | int(hexVal(s[i]))
+			i++
+		}
+		if i == start || n == len(buf) {
+			return nil, 0, false
+		}
+		buf[n] = byte(v)
+		n++
+		if i < len(s) && (s[i] == ':' || s[i] == '-') && i+1 < len(s) && isHexDigit(s[i+1]) {
+			i++
+			continue
+		}
+		break
+	}
+	if i < len(s) && isHexDigit(s[i]) {
+		return nil, 0, false
+	}
+	if n != 6 && n != 8 && n != 20 {
+		return nil, 0, false
+	}
+	m := make(net.HardwareAddr, n)
+	copy(m, buf[:n])
+	return m, i, true
+}
+
+func hexVal(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	default:
+		return c - 'A' + 10
+	}
+}
+
+// cut returns s without prefix and whether s had it.
+func cut(s, prefix string) (string, bool) {
+	if strings.HasPrefix(s, prefix) {
+		return s[len(prefix):], true
+	}
+	return s, false
+}
+
+// skipSpaces drops leading blanks.
+func skipSpaces(s string) string {
+	i := 0
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
+	}
+	return s[i:]
+}
+
+func trimSpacesRight(s string) string {
+	i := len(s)
+	for i > 0 && (s[i-1] == ' ' || s[i-1] == '\t') {
+		i--
+	}
+	return s[:i]
+}
+
+// token returns the text up to the first blank.
+func token(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ' ' || s[i] == '\t' {
+			return s[:i]
+		}
+	}
+	return s
+}
