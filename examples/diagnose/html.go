@@ -47,10 +47,10 @@ type htmlIncident struct {
 // Timeline geometry, in SVG user units.
 const (
 	tlWidth  = 1080.0
-	tlLeft   = 190.0 // lane labels
-	tlRight  = 20.0
+	tlLeft   = 230.0 // lane labels
+	tlRight  = 44.0
 	tlTop    = 34.0 // legend
-	tlLane   = 46.0
+	tlLane   = 56.0
 	tlBottom = 34.0 // axis
 )
 
@@ -67,6 +67,7 @@ type svgTimeline struct {
 type svgLane struct {
 	Y, Mid float64
 	MAC    string
+	Owner  string
 	Sub    string
 	Marks  []svgMark
 }
@@ -189,6 +190,7 @@ func layoutTimeline(inc *Incident) *svgTimeline {
 			}
 		}
 		lane.Sub = strings.Join(parts, ", ")
+		lane.Owner = l.Owner
 		tl.Lanes = append(tl.Lanes, lane)
 	}
 	tl.AxisY = tlTop + float64(len(inc.Timeline))*tlLane + 6
@@ -197,7 +199,7 @@ func layoutTimeline(inc *Incident) *svgTimeline {
 	for t := t0.Truncate(step).Add(step); t.Before(t1); t = t.Add(step) {
 		label := t.UTC().Format("15:04:05")
 		if step < time.Second {
-			label = t.UTC().Format("15:04:05.000")
+			label = t.UTC().Format("15:04:05.0")
 		}
 		tl.Ticks = append(tl.Ticks, svgTick{X: x(t), Label: label})
 	}
@@ -219,7 +221,7 @@ func tickStep(d time.Duration) time.Duration {
 		time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute,
 		time.Hour, 2 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour,
 	} {
-		if d/s <= 10 {
+		if d/s <= 7 {
 			return s
 		}
 	}

@@ -357,6 +357,14 @@ func (in *inputs) loadLog(ctx context.Context, path string, loc *time.Location, 
 	}
 	defer f.Close()
 	name := in.display(path)
+	head := make([]byte, 4096)
+	hn, _ := io.ReadFull(f, head)
+	if bytes.IndexByte(head[:hn], 0) >= 0 {
+		return in.fileError("log", path, errors.New("not a system log: binary data"))
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return in.fileError("log", path, err)
+	}
 	an := logscan.New(logscan.Options{Location: loc})
 	n := 0
 	done := prog.start(name, size)
@@ -376,8 +384,8 @@ func (in *inputs) loadLog(ctx context.Context, path string, loc *time.Location, 
 		return in.fileError("log", path, err)
 	}
 	st := an.Stats()
-	if st.Lines > 0 && st.Unparsed+st.Malformed == st.Lines {
-		return in.fileError("log", path, fmt.Errorf("not a system log: none of its %d lines has a syslog, RFC 5424 or journald header", st.Lines))
+	if bad := st.Unparsed + st.Malformed; st.Recognised == 0 && bad > 0 && 2*bad >= st.Lines {
+		return in.fileError("log", path, fmt.Errorf("not a system log: %d of its %d lines have no syslog, RFC 5424 or journald header", bad, st.Lines))
 	}
 	in.files = append(in.files, Input{Kind: "log", File: name, Summary: fmt.Sprintf("%d lines, %d recognised, %d findings", st.Lines, st.Recognised, n)})
 	return nil

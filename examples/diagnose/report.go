@@ -37,6 +37,16 @@ func (s Severity) String() string { return severityNames[s] }
 // MarshalText implements encoding.TextMarshaler.
 func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *Severity) UnmarshalText(b []byte) error {
+	i := slices.Index(severityNames, string(b))
+	if i < 0 {
+		return fmt.Errorf("unknown severity %q", b)
+	}
+	*s = Severity(i)
+	return nil
+}
+
 // Confidence says how sure an incident is: low, medium, high.
 type Confidence int
 
@@ -54,6 +64,16 @@ func (c Confidence) String() string { return confidenceNames[c] }
 
 // MarshalText implements encoding.TextMarshaler.
 func (c Confidence) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (c *Confidence) UnmarshalText(b []byte) error {
+	i := slices.Index(confidenceNames, string(b))
+	if i < 0 {
+		return fmt.Errorf("unknown confidence %q", b)
+	}
+	*c = Confidence(i)
+	return nil
+}
 
 // Report is the whole diagnosis: the JSON document -json prints.
 type Report struct {
@@ -127,6 +147,7 @@ type Action struct {
 // Lane is one MAC's row of an address's timeline.
 type Lane struct {
 	MAC   string `json:"mac"`
+	Owner string `json:"owner,omitempty"` // who holds it, by a record version that names the MAC
 	Marks []Mark `json:"marks"`
 }
 
@@ -650,7 +671,7 @@ func timeline(g *addrGroup, in *inputs) []Lane {
 	slices.Sort(macs)
 	out := make([]Lane, 0, len(macs))
 	for _, m := range macs {
-		l := Lane{MAC: m}
+		l := Lane{MAC: m, Owner: ownerOf(g.records, m)}
 		for _, mk := range lanes[m] {
 			l.Marks = append(l.Marks, mk)
 		}
@@ -992,4 +1013,33 @@ func fmtTime(t time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+// ownerOf finds the record version whose value names mac (a field holding
+// it) and returns that value's "owner" (or "name", "id") field with its
+// node, e.g. "vip/api (node cp-2)".
+func ownerOf(recs []recordInfo, mac string) string {
+	for _, r := range recs {
+		for _, v := range r.decision.Versions {
+			m, ok := v.Value.(map[string]any)
+			if !ok {
+				continue
+			}
+			named := false
+			for _, f := range m {
+				if s, ok := f.(string); ok && strings.EqualFold(s, mac) {
+					named = true
+				}
+			}
+			if !named {
+				continue
+			}
+			for _, k := range []string{"owner", "name", "id"} {
+				if s, ok := m[k].(string); ok && s != "" {
+					return fmt.Sprintf("%s (node %s)", s, v.Node)
+				}
+			}
+		}
+	}
+	return ""
 }
