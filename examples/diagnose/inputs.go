@@ -506,15 +506,18 @@ func probe(ctx context.Context, c *config, open opener, targets []netip.Prefix, 
 		return fmt.Errorf("-I %s: %w", c.iface, err)
 	}
 	defer p.Close()
+	seen := map[netip.Addr]bool{} // at most maxProbe entries
 	addrs := func(yield func(netip.Addr) bool) {
 		for _, t := range targets {
+			hosts := arpcheck.Hosts(t)
 			if t.IsSingleIP() {
-				if !yield(t.Addr()) {
-					return
-				}
-				continue
+				hosts = func(y func(netip.Addr) bool) { y(t.Addr()) }
 			}
-			for a := range arpcheck.Hosts(t) {
+			for a := range hosts {
+				if seen[a] {
+					continue
+				}
+				seen[a] = true
 				if !yield(a) {
 					return
 				}

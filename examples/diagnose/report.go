@@ -494,6 +494,7 @@ func addressIncident(g *addrGroup, in *inputs) *Incident {
 			macs[m.String()] = true
 			ms = append(ms, m.String())
 		}
+		slices.Sort(ms)
 		text := fmt.Sprintf("live probe: %s", r.Status)
 		if r.Status == arpcheck.InUse {
 			text = fmt.Sprintf("live probe: answered by %s", strings.Join(ms, ", "))
