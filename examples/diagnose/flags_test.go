@@ -216,3 +216,19 @@ func TestHelp(t *testing.T) {
 	assert.Contains(t, errs, "usage: diagnose")
 	assert.Contains(t, errs, "-webhook-retries")
 }
+
+// TestFirewallSource: a source seen only by the firewall is a hostile
+// source, not a brute-force one.
+func TestFirewallSource(t *testing.T) {
+	log := write(t, t.TempDir(), "fw.log", "2026-03-02T10:00:01.000000+00:00 gw kernel: [UFW BLOCK] IN=eth0 OUT= MAC=02:00:00:00:00:01:02:00:00:00:00:02:08:00 SRC=203.0.113.50 DST=192.0.2.1 LEN=60 TOS=0x00 PREC=0x00 TTL=52 ID=1 DF PROTO=TCP SPT=40000 DPT=3389 WINDOW=1024 RES=0x00 SYN URGP=0\n")
+	code, out, errs := runMain(t, "-log", log, "-tz", "UTC", "-json")
+	require.Equal(t, exitIncidents, code, errs)
+	var rep Report
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	require.Len(t, rep.Incidents, 1)
+	inc := rep.Incidents[0]
+	assert.Equal(t, "hostile-source", inc.Kind)
+	assert.Equal(t, "203.0.113.50 probes this host (risky-port)", inc.Title)
+	assert.Contains(t, inc.Actions[0].Text, "Treat the hostile source 203.0.113.50")
+	assert.Equal(t, []int64{1}, inc.Evidence[0].Lines)
+}

@@ -250,6 +250,10 @@ func sourceActions(inc *Incident, rules map[string]bool, users []string) []Actio
 	}
 	text := fmt.Sprintf("Treat the brute-force source %s: block it at the edge (nft add rule inet filter input ip saddr %s drop, or let fail2ban's sshd jail ban it) and keep password logins off (PasswordAuthentication no). Evidence: %s.",
 		inc.Subject, inc.Subject, lineList(inc.Evidence[0].File, lines))
+	if !bruteForce(rules) {
+		text = fmt.Sprintf("Treat the hostile source %s: block it at the edge (nft add rule inet filter input ip saddr %s drop) and check that the ports it tried are not open to the world. Evidence: %s.",
+			inc.Subject, inc.Subject, lineList(inc.Evidence[0].File, lines))
+	}
 	if inc.Addr.Is6() {
 		text = strings.Replace(text, " ip saddr ", " ip6 saddr ", 1)
 	}

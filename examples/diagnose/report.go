@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"maps"
 	"context"
 	"errors"
 	"fmt"
@@ -754,9 +755,14 @@ func sourceIncidents(in *inputs) []*Incident {
 			}
 		}
 		if inc.Kind == "hostile-source" {
-			inc.Title = fmt.Sprintf("%s attacks logins", k)
 			inc.Confidence = High
-			inc.Reasons = []string{"the log lines record each failed attempt"}
+			if bruteForce(rules) {
+				inc.Title = fmt.Sprintf("%s is brute-forcing logins", k)
+				inc.Reasons = []string{"the log lines record each failed attempt"}
+			} else {
+				inc.Title = fmt.Sprintf("%s probes this host (%s)", k, strings.Join(slices.Sorted(maps.Keys(rules)), ", "))
+				inc.Reasons = []string{"the log lines record each attempt"}
+			}
 			if rules[string(logscan.RuleSuccessAfterFailures)] {
 				inc.Title = fmt.Sprintf("%s logged in after failing repeatedly", k)
 				inc.Reasons = append(inc.Reasons, "a login succeeded after the failures: likely compromise")
@@ -1043,4 +1049,15 @@ func ownerOf(recs []recordInfo, mac string) string {
 		}
 	}
 	return ""
+}
+
+// bruteForce reports whether the rules seen include a password-guessing one.
+func bruteForce(rules map[string]bool) bool {
+	for _, r := range []logscan.Rule{logscan.RuleBruteForce, logscan.RuleBurst, logscan.RuleSlowBruteForce,
+		logscan.RuleUserEnumeration, logscan.RuleSuccessAfterFailures, logscan.RulePreauthScan} {
+		if rules[string(r)] {
+			return true
+		}
+	}
+	return false
 }
