@@ -2,10 +2,10 @@ package main
 
 import (
 	"cmp"
-	"maps"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
