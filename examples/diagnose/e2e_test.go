@@ -43,7 +43,7 @@ func runBinary(t *testing.T, cmd *exec.Cmd) (int, string, string) {
 // samples are inside it, the report is the golden one, and the exit status
 // says there are incidents.
 func TestEndToEnd(t *testing.T) {
-	bin := binary(t)
+	bin := builtBinary(t)
 	want, err := os.ReadFile(filepath.Join("testdata", "golden", "report.txt"))
 	require.NoError(t, err)
 	cmd := exec.Command(bin)
@@ -93,7 +93,7 @@ func TestProbeNeedsPrivilege(t *testing.T) {
 // clear message.
 func TestProbeAsNobody(t *testing.T) {
 	testnet.Require(t)
-	bin := binary(t)
+	bin := builtBinary(t)
 	require.NoError(t, os.Chmod(filepath.Dir(bin), 0o755))
 	h := testnet.Switch(t, 1)[0]
 	var code int
@@ -115,7 +115,7 @@ func TestProbeAsNobody(t *testing.T) {
 // overlap; without -probe it probes the addresses of the incidents found.
 func TestProbeLive(t *testing.T) {
 	testnet.Require(t)
-	bin := binary(t)
+	bin := builtBinary(t)
 	hosts := testnet.Switch(t, 3)
 	require.NoError(t, hosts[0].AddAddr(sharedAddr))
 	require.NoError(t, hosts[1].AddAddr(sharedAddr))
@@ -169,7 +169,7 @@ func TestProbeLive(t *testing.T) {
 // log over the progress threshold: progress lines appear there, and not on
 // a pipe.
 func TestProgressOnTerminal(t *testing.T) {
-	bin := binary(t)
+	bin := builtBinary(t)
 	dir := t.TempDir()
 	line := "2026-03-02T09:00:00.000000+00:00 web1 sshd[7]: Accepted publickey for deploy from 198.51.100.4 port 50000 ssh2\n"
 	big := filepath.Join(dir, "big.log")

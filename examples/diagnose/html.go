@@ -3,13 +3,17 @@ package main
 import (
 	"bytes"
 	_ "embed"
+	"encoding/binary"
 	"fmt"
 	"html/template"
 	"io"
 	"math"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
+
+	"go4.org/netipx"
 )
 
 // The HTML report is one file: CSS in a <style> element, graphics as inline
@@ -42,6 +46,29 @@ type htmlIncident struct {
 	*Incident
 	When     string
 	Timeline *svgTimeline
+	Map      *svgMap
+}
+
+// svgMap draws the overlapping pools on one address axis.
+type svgMap struct {
+	Width, Height float64
+	Rows          []svgMapRow
+	Overlap       []svgSpan
+	AddrX         float64
+	Addr          string
+	From, To      string
+	AxisY         float64
+}
+
+type svgMapRow struct {
+	Y     float64
+	Name  string
+	Spans []svgSpan
+}
+
+type svgSpan struct {
+	X, W  float64
+	Title string
 }
 
 // Timeline geometry, in SVG user units.
@@ -128,6 +155,9 @@ func writeHTML(w io.Writer, r *Report) error {
 		}
 		if len(inc.Timeline) > 0 {
 			hi.Timeline = layoutTimeline(inc)
+		}
+		if inc.amap != nil {
+			hi.Map = layoutMap(inc.amap)
 		}
 		v.Incidents = append(v.Incidents, hi)
 	}
@@ -226,4 +256,38 @@ func tickStep(d time.Duration) time.Duration {
 		}
 	}
 	return d / 8
+}
+
+// layoutMap places the pools' allocatable ranges on an axis from the lowest
+// to the highest address any of them holds (IPv4 only).
+func layoutMap(m *addressMap) *svgMap {
+	v4 := func(a netip.Addr) float64 { b := a.As4(); return float64(binary.BigEndian.Uint32(b[:])) }
+	lo, hi := v4(m.addr), v4(m.addr)
+	for _, p := range m.pools {
+		for _, r := range p.ranges {
+			lo, hi = math.Min(lo, v4(r.From())), math.Max(hi, v4(r.To()))
+		}
+	}
+	const left, right, row = 230.0, 1040.0, 30.0
+	x := func(a float64) float64 { return left + (right-left)*(a-lo)/math.Max(hi+1-lo, 1) }
+	w := func(r netipx.IPRange) float64 { return math.Max(x(v4(r.To())+1)-x(v4(r.From())), 2) }
+	sm := &svgMap{Width: tlWidth, Addr: m.addr.String(), AddrX: x(v4(m.addr)) + (x(v4(m.addr)+1)-x(v4(m.addr)))/2}
+	y := 30.0
+	for _, p := range m.pools {
+		r := svgMapRow{Y: y, Name: p.name}
+		for _, rg := range p.ranges {
+			r.Spans = append(r.Spans, svgSpan{X: x(v4(rg.From())), W: w(rg), Title: p.name + " hands out " + rangeEntry(rg)})
+		}
+		sm.Rows = append(sm.Rows, r)
+		y += row
+	}
+	for _, rg := range m.overlap {
+		sm.Overlap = append(sm.Overlap, svgSpan{X: x(v4(rg.From())), W: w(rg), Title: "both hand out " + rangeEntry(rg)})
+	}
+	sm.AxisY = y + 4
+	sm.Height = y + 30
+	first := netip.AddrFrom4([4]byte(binary.BigEndian.AppendUint32(nil, uint32(lo))))
+	last := netip.AddrFrom4([4]byte(binary.BigEndian.AppendUint32(nil, uint32(hi))))
+	sm.From, sm.To = first.String(), last.String()
+	return sm
 }

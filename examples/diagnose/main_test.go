@@ -69,8 +69,8 @@ var (
 	buildErr  error
 )
 
-// binary builds the program once per test process.
-func binary(t *testing.T) string {
+// builtBinary builds the program once per test process.
+func builtBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "diagnose-bin-")

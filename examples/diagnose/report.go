@@ -118,7 +118,8 @@ type Incident struct {
 	Actions    []Action   `json:"actions"`
 	Timeline   []Lane     `json:"timeline,omitempty"`
 
-	order int // kind order for sorting
+	order int         // kind order for sorting
+	amap  *addressMap // the overlapping pools around the address, for the HTML report
 }
 
 // Evidence is one thing one source says.
@@ -573,6 +574,7 @@ func addressIncident(g *addrGroup, in *inputs) *Incident {
 		inc.Title = fmt.Sprintf("%s is reported in use by another host", g.addr)
 	}
 	inc.Timeline = timeline(g, in)
+	inc.amap = mapOf(g, in)
 	inc.Actions = addressActions(g, inc, in)
 	return inc
 }
@@ -1060,4 +1062,42 @@ func bruteForce(rules map[string]bool) bool {
 		}
 	}
 	return false
+}
+
+// addressMap is the overlapping pools' allocatable ranges around a
+// contested address.
+type addressMap struct {
+	addr    netip.Addr
+	pools   []mapPool
+	overlap []netipx.IPRange
+}
+
+type mapPool struct {
+	name   string
+	ranges []netipx.IPRange
+}
+
+// mapOf returns the map of the pools whose overlap holds g's address, or
+// nil when there is none.
+func mapOf(g *addrGroup, in *inputs) *addressMap {
+	if len(g.overlaps) == 0 || !g.addr.Is4() {
+		return nil
+	}
+	m := &addressMap{addr: g.addr}
+	seen := map[ipam.PoolRef]bool{}
+	for _, o := range g.overlaps {
+		m.overlap = append(m.overlap, o.Ranges...)
+		for _, ref := range []ipam.PoolRef{o.A, o.B} {
+			if seen[ref] {
+				continue
+			}
+			seen[ref] = true
+			for _, p := range in.pools {
+				if p.ref() == ref {
+					m.pools = append(m.pools, mapPool{name: poolName(ref.Cluster, ref.Name), ranges: p.pool.Allocatable().Ranges()})
+				}
+			}
+		}
+	}
+	return m
 }
