@@ -207,3 +207,16 @@ func TestExplicitSamples(t *testing.T) {
 	want = strings.ReplaceAll(want, samplesDir, dir)
 	assert.Equal(t, want, out)
 }
+
+// TestReadmeOutput: the README's Quick start shows the real output of
+// go run ./examples/diagnose, which is the golden report.
+func TestReadmeOutput(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Skipf("no README.md two directories up: %v", err)
+	}
+	want, err := os.ReadFile(filepath.Join("testdata", "golden", "report.txt"))
+	require.NoError(t, err)
+	assert.Contains(t, string(readme), "```\ngo run ./examples/diagnose\n```")
+	assert.Contains(t, string(readme), "```\n"+string(want)+"```", "paste testdata/golden/report.txt into README.md's Quick start")
+}
