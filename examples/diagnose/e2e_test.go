@@ -46,8 +46,10 @@ func TestEndToEnd(t *testing.T) {
 	bin := builtBinary(t)
 	want, err := os.ReadFile(filepath.Join("testdata", "golden", "report.txt"))
 	require.NoError(t, err)
+	tmp := t.TempDir()
 	cmd := exec.Command(bin)
 	cmd.Dir = t.TempDir() // no testdata there: the samples are embedded
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	code, out, errs := runBinary(t, cmd)
 	assert.Equal(t, exitIncidents, code, errs)
 	assert.Equal(t, string(want), out)
@@ -55,6 +57,9 @@ func TestEndToEnd(t *testing.T) {
 	ents, err := os.ReadDir(cmd.Dir)
 	require.NoError(t, err)
 	assert.Empty(t, ents, "nothing left behind in the working directory")
+	ents, err = os.ReadDir(tmp)
+	require.NoError(t, err)
+	assert.Empty(t, ents, "the samples extracted to a temporary directory are removed")
 
 	s := copySamples(t)
 	html := filepath.Join(t.TempDir(), "r.html")

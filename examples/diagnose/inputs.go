@@ -414,14 +414,32 @@ func (in *inputs) loadRecord(path, policyName string) error {
 	if len(data) > maxRecordSize {
 		return in.fileError("record", path, fmt.Errorf("larger than %d MiB", maxRecordSize>>20))
 	}
+	ri, err := parseRecordFile(data, policyName)
+	if err != nil {
+		return in.fileError("record", path, err)
+	}
+	ri.file = in.display(path)
+	in.records = append(in.records, ri)
+	d, nodes := ri.decision, ri.nodes
+	summary := fmt.Sprintf("key %s on %d replicas: no conflict", ri.key, len(nodes))
+	if d.Conflict() {
+		summary = fmt.Sprintf("key %s on %d replicas: %d concurrent versions", ri.key, len(nodes), len(d.Versions))
+	}
+	in.files = append(in.files, Input{Kind: "record", File: ri.file, Summary: summary})
+	return nil
+}
+
+// parseRecordFile reads a -record file: it merges the replicas' records with
+// reconcile.Sync and resolves the result by the policy.
+func parseRecordFile(data []byte, policyName string) (recordInfo, error) {
 	var rf recordFile
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&rf); err != nil {
-		return in.fileError("record", path, fmt.Errorf(`not a replicated record ({"key": K, "replicas": {NODE: RECORD, ...}}): %v`, err))
+		return recordInfo{}, fmt.Errorf(`not a replicated record ({"key": K, "replicas": {NODE: RECORD, ...}}): %v`, err)
 	}
 	if rf.Key == "" || len(rf.Replicas) == 0 {
-		return in.fileError("record", path, errors.New(`not a replicated record: want "key" and at least one of "replicas"`))
+		return recordInfo{}, errors.New(`not a replicated record: want "key" and at least one of "replicas"`)
 	}
 	nodes := make([]string, 0, len(rf.Replicas))
 	for n := range rf.Replicas {
@@ -432,24 +450,16 @@ func (in *inputs) loadRecord(path, policyName string) error {
 	for _, n := range nodes {
 		var r reconcile.Record[any]
 		if err := json.Unmarshal(rf.Replicas[n], &r); err != nil {
-			return in.fileError("record", path, fmt.Errorf("replica %q: %v", n, err))
+			return recordInfo{}, fmt.Errorf("replica %q: %v", n, err)
 		}
 		merged = reconcile.Sync(merged, r)
 	}
 	policy, err := reconcile.ParsePolicy[any](policyName)
 	if err != nil {
-		return in.fileError("record", path, err)
+		return recordInfo{}, err
 	}
-	d := policy.Resolve(merged.Versions())
-	in.records = append(in.records, recordInfo{file: in.display(path), key: rf.Key, addr: keyAddr(rf.Key), nodes: nodes, decision: d})
-	summary := fmt.Sprintf("key %s on %d replicas: no conflict", rf.Key, len(nodes))
-	if d.Conflict() {
-		summary = fmt.Sprintf("key %s on %d replicas: %d concurrent versions", rf.Key, len(nodes), len(d.Versions))
-	}
-	in.files = append(in.files, Input{Kind: "record", File: in.display(path), Summary: summary})
-	return nil
+	return recordInfo{key: rf.Key, addr: keyAddr(rf.Key), nodes: nodes, decision: policy.Resolve(merged.Versions())}, nil
 }
-
 // keyAddr returns the address a record key names: the key itself, or its part
 // after the first ':' or '/' ("lease/192.0.2.10", "ip:192.0.2.10"), as
 // logscan reads reconcile audit lines.

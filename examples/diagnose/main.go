@@ -231,6 +231,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, e env) in
 		fmt.Fprintln(stderr, "diagnose:", err)
 		return exitError
 	}
+	defer in.close()
 	rep := correlate(in, c)
 	if c.iface != "" {
 		targets := c.targets
