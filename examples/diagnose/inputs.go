@@ -460,6 +460,7 @@ func parseRecordFile(data []byte, policyName string) (recordInfo, error) {
 	}
 	return recordInfo{key: rf.Key, addr: keyAddr(rf.Key), nodes: nodes, decision: policy.Resolve(merged.Versions())}, nil
 }
+
 // keyAddr returns the address a record key names: the key itself, or its part
 // after the first ':' or '/' ("lease/192.0.2.10", "ip:192.0.2.10"), as
 // logscan reads reconcile audit lines.
