@@ -282,33 +282,22 @@ func flowActions(inc *Incident) []Action {
 }
 
 // frameList renders "FILE frames 1, 2, 3" (at most 12 numbers).
-func frameList(file string, frames []uint64) string {
-	var parts []string
-	for i, f := range frames {
-		if i == 12 {
-			parts = append(parts, fmt.Sprintf("… %d more", len(frames)-12))
-			break
-		}
-		parts = append(parts, fmt.Sprint(f))
-	}
-	return fmt.Sprintf("%s frames %s", file, strings.Join(parts, ", "))
-}
+func frameList(file string, frames []uint64) string { return numList(file, "frame", "frames", frames) }
 
 // lineList renders "FILE lines 1, 2, 3" (at most 12 numbers).
-func lineList(file string, lines []int64) string {
+func lineList(file string, lines []int64) string { return numList(file, "line", "lines", lines) }
+
+// numList renders "FILE WORDS n1, n2, ..." with at most 12 numbers.
+func numList[N uint64 | int64](file, one, many string, ns []N) string {
 	var parts []string
-	for i, l := range lines {
+	for i, n := range ns {
 		if i == 12 {
-			parts = append(parts, fmt.Sprintf("… %d more", len(lines)-12))
+			parts = append(parts, fmt.Sprintf("… %d more", len(ns)-12))
 			break
 		}
-		parts = append(parts, fmt.Sprint(l))
+		parts = append(parts, fmt.Sprint(n))
 	}
-	word := "lines"
-	if len(lines) == 1 {
-		word = "line"
-	}
-	return fmt.Sprintf("%s %s %s", file, word, strings.Join(parts, ", "))
+	return fmt.Sprintf("%s %s %s", file, plural(len(ns), one, many), strings.Join(parts, ", "))
 }
 
 // clock renders a time of day.

@@ -39,14 +39,7 @@ func (s Severity) String() string { return severityNames[s] }
 func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
-func (s *Severity) UnmarshalText(b []byte) error {
-	i := slices.Index(severityNames, string(b))
-	if i < 0 {
-		return fmt.Errorf("unknown severity %q", b)
-	}
-	*s = Severity(i)
-	return nil
-}
+func (s *Severity) UnmarshalText(b []byte) error { return unmarshalName(s, severityNames, "severity", b) }
 
 // Confidence says how sure an incident is: low, medium, high.
 type Confidence int
@@ -68,11 +61,16 @@ func (c Confidence) MarshalText() ([]byte, error) { return []byte(c.String()), n
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (c *Confidence) UnmarshalText(b []byte) error {
-	i := slices.Index(confidenceNames, string(b))
+	return unmarshalName(c, confidenceNames, "confidence", b)
+}
+
+// unmarshalName sets *v to the index of b in names.
+func unmarshalName[T ~int](v *T, names []string, what string, b []byte) error {
+	i := slices.Index(names, string(b))
 	if i < 0 {
-		return fmt.Errorf("unknown confidence %q", b)
+		return fmt.Errorf("unknown %s %q", what, b)
 	}
-	*c = Confidence(i)
+	*v = T(i)
 	return nil
 }
 
