@@ -39,7 +39,9 @@ func (s Severity) String() string { return severityNames[s] }
 func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
-func (s *Severity) UnmarshalText(b []byte) error { return unmarshalName(s, severityNames, "severity", b) }
+func (s *Severity) UnmarshalText(b []byte) error {
+	return unmarshalName(s, severityNames, "severity", b)
+}
 
 // Confidence says how sure an incident is: low, medium, high.
 type Confidence int
