@@ -89,7 +89,10 @@ type retryable struct {
 	after time.Duration // the server's Retry-After, if any
 }
 
+// Error implements error.
 func (r *retryable) Error() string { return r.err.Error() }
+
+// Unwrap returns the failure.
 func (r *retryable) Unwrap() error { return r.err }
 
 // post sends one incident with bounded retries and exponential backoff,
