@@ -53,20 +53,20 @@ type probe struct {
 
 const maxHolders = 32
 
-// verdict is a result on its way to the caller, with the clock pause that
-// keeps fake time still until the caller has handled it.
-type verdict struct {
-	Result
-	resume func()
-}
-
 // call is one ProbeAll invocation.
 type call struct {
-	results  chan verdict
-	stop     bool
-	stopped  bool
-	inflight *probe          // list head
-	byMAC    map[[6]byte]int // distinct probed addresses each holder MAC answered for
+	// ready holds the verdicts reached and not yet taken by the caller's
+	// goroutine, at most one per address in flight; readyResume is the clock
+	// pause taken with the first of them, so that fake time stands still until
+	// the caller has handled them. Both are guarded by Prober.mu.
+	ready       []Result
+	readyResume func()
+	spare       []Result      // the other buffer of ready, reused
+	wake        chan struct{} // capacity 1: ready has verdicts
+	stop        bool
+	stopped     bool
+	inflight    *probe          // list head
+	byMAC       map[[6]byte]int // distinct probed addresses each holder MAC answered for
 }
 
 func (pr *probe) fire(p *Prober, now time.Time) {
@@ -219,7 +219,14 @@ func (pr *probe) finish(p *Prober, st Status, err error) {
 		r.Reason = err.Error()
 	}
 	p.log.Debug("arpcheck: verdict", "addr", r.Addr, "status", r.Status, "holders", len(r.Holders), "probes", r.ProbesSent)
-	c.results <- verdict{r, p.pause()} // cannot block: one slot per probe in flight
+	if len(c.ready) == 0 {
+		c.readyResume = p.pause()
+	}
+	c.ready = append(c.ready, r)
+	select {
+	case c.wake <- struct{}{}:
+	default: // a wake-up is pending already
+	}
 	if c.stop && r.Status == InUse && !c.stopped {
 		// Stop the rest here, in the same instant, not when the caller gets to it.
 		c.stopped = true
@@ -264,7 +271,7 @@ func (p *Prober) ProbeAll(ctx context.Context, addrs iter.Seq[netip.Addr], opts 
 	if err != nil {
 		return err
 	}
-	c := &call{results: make(chan verdict, p.maxIn), stop: opts.StopOnConflict}
+	c := &call{wake: make(chan struct{}, 1), stop: opts.StopOnConflict}
 	resume := p.pause() // time stands still while this goroutine works
 	defer func() { resume() }()
 	var (
@@ -278,10 +285,7 @@ func (p *Prober) ProbeAll(ctx context.Context, addrs iter.Seq[netip.Addr], opts 
 			firstErr = err
 		}
 	}
-	deliver := func(v verdict) {
-		r := v.Result
-		defer v.resume()
-		inflight--
+	deliver := func(r Result) {
 		if r.Status == Unknown {
 			note(r.Err)
 			if r.ProbesSent == 0 {
@@ -295,27 +299,54 @@ func (p *Prober) ProbeAll(ctx context.Context, addrs iter.Seq[netip.Addr], opts 
 			stopped = true
 		}
 	}
-	waitOne := func() {
-		select {
-		case v := <-c.results:
-			deliver(v)
-			return
-		default:
+	// drain delivers the verdicts ready, if any, and says whether there were.
+	drain := func() bool {
+		batch, bresume := p.takeReady(c)
+		if len(batch) == 0 {
+			return false
 		}
+		// The batch came with its own pause of the clock, which keeps time
+		// still from here on.
 		resume()
-		select {
-		case v := <-c.results:
-			resume = p.pause()
-			deliver(v)
-		case <-done:
-			resume = p.pause()
-			done, cancelled = nil, true
-			p.cancelCall(c, ctx.Err())
+		resume = bresume
+		inflight -= len(batch)
+		for _, r := range batch {
+			deliver(r)
+		}
+		return true
+	}
+	cancel := func() {
+		done, cancelled = nil, true
+		note(ctx.Err())
+		p.cancelCall(c, ctx.Err())
+	}
+	// waitOne delivers the verdicts ready, waiting for at least one.
+	waitOne := func() {
+		for !drain() {
+			resume() // time may move while we wait
+			resume = noop
+			select {
+			case <-c.wake:
+			case <-done:
+				cancel()
+			}
 		}
 	}
 	for a := range addrs {
-		if stopped || cancelled {
-			break
+		// Hand over verdicts as they come, and notice the end of ctx, also
+		// while a long sequence is being read.
+		select {
+		case <-c.wake:
+			drain()
+		case <-done:
+			cancel()
+		default:
+		}
+		for inflight >= p.maxIn && !cancelled && !stopped {
+			waitOne()
+		}
+		if stopped {
+			break // addresses not started are not reported
 		}
 		i := index
 		index++
@@ -328,10 +359,11 @@ func (p *Prober) ProbeAll(ctx context.Context, addrs iter.Seq[netip.Addr], opts 
 			}
 			continue
 		}
-		for inflight >= p.maxIn && !cancelled {
-			waitOne()
-		}
-		if cancelled || stopped {
+		if cancelled {
+			// Read, but ctx ended before its first probe: Unknown, and the
+			// last address this call reads.
+			err := ctx.Err()
+			deliver(Result{Addr: addr, Status: Unknown, Reason: err.Error(), Err: err})
 			break
 		}
 		if err := p.register(c, addr); err != nil {
@@ -382,6 +414,18 @@ func (p *Prober) register(c *call, addr netip.Addr) error {
 	p.schedule(pr, now.Add(p.jitter(0, p.timing.ProbeWait)))
 	p.arm()
 	return nil
+}
+
+// takeReady hands the verdicts of c reached so far, and the clock pause that
+// came with them, to the caller's goroutine. The slice is c's until the next
+// call.
+func (p *Prober) takeReady(c *call) ([]Result, func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	batch, resume := c.ready, c.readyResume
+	clear(c.spare) // the previous batch, delivered: drop its holders
+	c.ready, c.spare, c.readyResume = c.spare[:0], batch, nil
+	return batch, resume
 }
 
 // cancelCall ends every probe of c still in flight with err.

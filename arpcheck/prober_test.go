@@ -420,7 +420,74 @@ func TestCancelledIsUnknown(t *testing.T) {
 	cancel()
 	r, err = p.Probe(ctx, addr11)
 	assert.ErrorIs(t, err, context.Canceled)
+	assert.ErrorIs(t, err, arpcheck.ErrNoProbeSent)
 	assert.Equal(t, arpcheck.Unknown, r.Status)
+	assert.Equal(t, addr11, r.Addr, "the result names the address")
+	assert.Equal(t, "context canceled", r.Reason)
+}
+
+// A context that ends while a long sequence is read stops the reading: a /8
+// is not read to the end of the in-flight window first.
+func TestCancelledWhileReadingSequence(t *testing.T) {
+	_, p, _ := newNet(t, arpcheck.Options{Timing: arpcheck.RFC})
+	ctx, cancel := context.WithCancel(ctxT(t))
+	read := 0
+	addrs := func(yield func(netip.Addr) bool) {
+		for a := range arpcheck.Hosts(netip.MustParsePrefix("10.0.0.0/8")) {
+			if read++; read == 100 {
+				cancel()
+			}
+			if !yield(a) {
+				return
+			}
+		}
+	}
+	results := 0
+	err := p.ProbeAll(ctx, addrs, arpcheck.BatchOptions{}, func(r arpcheck.Result) {
+		results++
+		assert.Equal(t, arpcheck.Unknown, r.Status, r.Addr)
+		assert.ErrorIs(t, r.Err, context.Canceled, r.Addr)
+	})
+	require.ErrorIs(t, err, context.Canceled)
+	assert.ErrorIs(t, err, arpcheck.ErrNoProbeSent)
+	assert.Equal(t, 100, read, "reading stops at the address in hand when ctx ended")
+	assert.Equal(t, 100, results, "every address read is reported")
+	assert.Zero(t, p.Stats().FramesSent)
+}
+
+// Verdicts reach the caller while the sequence is still being read, so a
+// slow or endless source of addresses does not hold answers back.
+func TestVerdictsWhileReadingSequence(t *testing.T) {
+	n := arpchecktest.NewNetwork(arpchecktest.Options{})
+	t.Cleanup(n.Close)
+	n.AddHolder(peerMAC, arpchecktest.HostOptions{}, addr10)
+	ep := n.Attach("eth0", ourMAC)
+	// The wall clock: verdicts come while this goroutine reads the sequence,
+	// which the fake clock (standing still while it is read) never allows.
+	p, err := arpcheck.NewFromTransport(ep.Interface(), ep, arpcheck.Options{Timing: arpcheck.Scaled(50 * time.Millisecond)})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	// After the held address, a slow source: one more address every 2 ms,
+	// until the held address's verdict is out or 5,000 addresses (10 s).
+	var held arpcheck.Result
+	read := 0
+	addrs := func(yield func(netip.Addr) bool) {
+		for a := addr10; read < 5000 && !held.Addr.IsValid(); a = a.Next() {
+			if read++; read > 1 {
+				time.Sleep(2 * time.Millisecond)
+			}
+			if !yield(a) {
+				return
+			}
+		}
+	}
+	require.NoError(t, p.ProbeAll(ctxT(t), addrs, arpcheck.BatchOptions{}, func(r arpcheck.Result) {
+		if r.Addr == addr10 {
+			held = r
+		}
+	}))
+	assert.Equal(t, "192.0.2.10 in use by 02:00:00:00:00:02", held.String())
+	assert.Less(t, read, 5000, "it came while the sequence was read")
 }
 
 func TestStopOnConflict(t *testing.T) {
