@@ -1,7 +1,6 @@
 package arpcheck
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -79,6 +78,7 @@ type Prober struct {
 	monitors map[*monitor]struct{}
 	groups   map[string]int // joined Ethernet multicast groups, by refcount
 	tasks    taskHeap
+	epoch    time.Time // the scheduler's time 0
 	seq      uint64
 	timer    Timer
 	timerAt  time.Time
@@ -150,6 +150,7 @@ func NewFromTransport(ifi *net.Interface, t Transport, opts Options) (*Prober, e
 	if p.clock == nil {
 		p.clock = RealClock
 	}
+	p.epoch = p.clock.Now()
 	if p.maxIn == 0 {
 		p.maxIn = 1 << 16
 	}
@@ -194,106 +195,6 @@ func (p *Prober) Close() error {
 	err := p.t.Close()
 	<-p.readerDone
 	return err
-}
-
-// ---- scheduling ----
-
-// sched is the part of a scheduled task the heap needs.
-type sched struct {
-	at  time.Time
-	seq uint64
-	idx int // position in the heap, -1 when not queued
-}
-
-func (s *sched) base() *sched { return s }
-
-type task interface {
-	base() *sched
-	fire(p *Prober, now time.Time)
-}
-
-type taskHeap []task
-
-func (h taskHeap) Len() int { return len(h) }
-func (h taskHeap) Less(i, j int) bool {
-	a, b := h[i].base(), h[j].base()
-	if !a.at.Equal(b.at) {
-		return a.at.Before(b.at)
-	}
-	return a.seq < b.seq
-}
-func (h taskHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].base().idx = i
-	h[j].base().idx = j
-}
-func (h *taskHeap) Push(x any) {
-	t := x.(task)
-	t.base().idx = len(*h)
-	*h = append(*h, t)
-}
-func (h *taskHeap) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	t.base().idx = -1
-	return t
-}
-
-// schedule (re)queues t at time at. Callers hold p.mu and call arm afterwards.
-func (p *Prober) schedule(t task, at time.Time) {
-	s := t.base()
-	s.at = at
-	if s.idx >= 0 && s.idx < len(p.tasks) && p.tasks[s.idx] == t {
-		heap.Fix(&p.tasks, s.idx)
-		return
-	}
-	p.seq++
-	s.seq = p.seq
-	heap.Push(&p.tasks, t)
-}
-
-func (p *Prober) unschedule(t task) {
-	s := t.base()
-	if s.idx >= 0 && s.idx < len(p.tasks) && p.tasks[s.idx] == t {
-		heap.Remove(&p.tasks, s.idx)
-	}
-	s.idx = -1
-}
-
-// arm points the one timer at the earliest task.
-func (p *Prober) arm() {
-	if len(p.tasks) == 0 || p.closed {
-		return
-	}
-	at := p.tasks[0].base().at
-	if p.timer != nil && !p.timerAt.IsZero() && at.Equal(p.timerAt) {
-		return
-	}
-	d := max(at.Sub(p.clock.Now()), 0)
-	p.timerAt = at
-	if p.timer == nil {
-		p.timer = p.clock.AfterFunc(d, p.onTimer)
-		return
-	}
-	p.timer.Reset(d)
-}
-
-func (p *Prober) onTimer() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return
-	}
-	p.timerAt = time.Time{}
-	now := p.clock.Now()
-	p.tick++
-	for len(p.tasks) > 0 && !p.tasks[0].base().at.After(now) {
-		t := heap.Pop(&p.tasks).(task)
-		t.fire(p, now)
-	}
-	p.arm()
 }
 
 // checkLink verifies, at most once per timer tick, that the link is up and the
@@ -484,8 +385,7 @@ func (p *Prober) failAll(err error) {
 		}
 	}
 	for len(p.tasks) > 0 {
-		t := heap.Pop(&p.tasks).(task)
-		if a, ok := t.(*announcer); ok {
+		if a, ok := p.tasks.remove(0).task.(*announcer); ok {
 			a.end(err)
 		}
 	}
