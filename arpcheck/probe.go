@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"log/slog"
 	"net"
 	"net/netip"
 	"time"
@@ -218,7 +219,9 @@ func (pr *probe) finish(p *Prober, st Status, err error) {
 		}
 		r.Reason = err.Error()
 	}
-	p.log.Debug("arpcheck: verdict", "addr", r.Addr, "status", r.Status, "holders", len(r.Holders), "probes", r.ProbesSent)
+	if p.log.Enabled(context.Background(), slog.LevelDebug) { // spares boxing the arguments
+		p.log.Debug("arpcheck: verdict", "addr", r.Addr, "status", r.Status, "holders", len(r.Holders), "probes", r.ProbesSent)
+	}
 	if len(c.ready) == 0 {
 		c.readyResume = p.pause()
 	}

@@ -84,6 +84,7 @@ type Prober struct {
 	timerAt  time.Time
 	bucket   bucket
 	wbuf     []byte
+	waddr    packet.Addr // destination of the frame in wbuf
 	stats    Stats
 	tick     uint64
 	checked  uint64 // tick of the last link/drop check
@@ -256,7 +257,8 @@ func (p *Prober) sendFor(t task, now time.Time, tries *int, build func([]byte) [
 		p.schedule(t, now.Add(w))
 		return false, nil
 	}
-	if _, err := p.t.WriteTo(frame, &packet.Addr{HardwareAddr: net.HardwareAddr(frame[0:6])}); err != nil {
+	p.waddr.HardwareAddr = net.HardwareAddr(frame[0:6])
+	if _, err := p.t.WriteTo(frame, &p.waddr); err != nil {
 		if d, ok := p.retryable(err, *tries); ok {
 			*tries++
 			p.log.Debug("arpcheck: send retry", "err", err, "backoff", d)

@@ -11,7 +11,8 @@ import (
 
 // Transport carries whole Ethernet frames for a Prober. *packet.Conn from
 // github.com/mdlayher/packet satisfies it, and so does arpchecktest's in-memory
-// endpoint. ReadFrom must return an error once Close has been called.
+// endpoint. ReadFrom must return an error once Close has been called. WriteTo
+// must not keep b or addr after it returns: the Prober reuses both.
 //
 // A transport may also implement JoinGroup (needed for IPv6 DAD, to hear other
 // hosts' solicitations), Stats (receive drops are then reported) and
