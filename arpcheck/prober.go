@@ -449,6 +449,7 @@ func checkAddr(a netip.Addr) (netip.Addr, error) {
 	return a, nil
 }
 
+// jitter draws a duration uniformly from [lo, hi].
 func (p *Prober) jitter(lo, hi time.Duration) time.Duration {
 	if hi <= lo {
 		return lo

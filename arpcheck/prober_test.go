@@ -101,7 +101,8 @@ func TestRFCSchedule(t *testing.T) {
 	got, _, err := probeAll(t, p, arpcheck.BatchOptions{}, addrs...)
 	require.NoError(t, err)
 	require.Len(t, got, 62)
-	firsts := map[time.Duration]bool{}
+	firsts, gaps := map[time.Duration]bool{}, map[time.Duration]bool{}
+	var short, long int // gaps in the lower and upper quarter of [PROBE_MIN, PROBE_MAX]
 	for _, a := range addrs {
 		r := got[a]
 		require.Equal(t, arpcheck.Free, r.Status, a)
@@ -115,6 +116,13 @@ func TestRFCSchedule(t *testing.T) {
 			gap := probes[i].At.Sub(probes[i-1].At)
 			assert.GreaterOrEqual(t, gap, arpcheck.RFCProbeMin, "%s: gap %d", a, i)
 			assert.LessOrEqual(t, gap, arpcheck.RFCProbeMax, "%s: gap %d", a, i)
+			gaps[gap] = true
+			switch {
+			case gap < arpcheck.RFCProbeMin+250*time.Millisecond:
+				short++
+			case gap > arpcheck.RFCProbeMax-250*time.Millisecond:
+				long++
+			}
 		}
 		assert.Equal(t, arpcheck.RFCAnnounceWait, r.Decided.Sub(probes[2].At), "%s: ANNOUNCE_WAIT", a)
 		assert.Equal(t, probes[0].At, r.Started)
@@ -123,6 +131,10 @@ func TestRFCSchedule(t *testing.T) {
 		assert.LessOrEqual(t, total, 7*time.Second)
 	}
 	assert.Greater(t, len(firsts), 50, "each address has its own jitter")
+	assert.Greater(t, len(gaps), 100, "each gap has its own jitter")
+	// 124 gaps drawn uniformly: about 31 in each quarter.
+	assert.Greater(t, short, 10, "gaps near PROBE_MIN")
+	assert.Greater(t, long, 10, "gaps near PROBE_MAX")
 }
 
 // 10,000 addresses on the RFC schedule: 7 s of protocol on the fake clock.
