@@ -20,6 +20,7 @@ type announcer struct {
 	resume   func() // pause of the clock while the caller handles the end
 	awaited  bool   // a caller waits on done (Announce), rather than nobody (a defence)
 	finished bool
+	defends  *claimState // the claim this announcement defends, if any
 }
 
 func (a *announcer) fire(p *Prober, now time.Time) {
@@ -52,11 +53,17 @@ func (a *announcer) end(err error) {
 }
 
 func (a *announcer) endPaused(p *Prober, err error) {
-	if !a.finished {
-		if a.awaited {
-			a.resume = p.pause()
-		}
-		a.end(err)
+	if a.finished {
+		return
+	}
+	if a.awaited {
+		a.resume = p.pause()
+	}
+	a.end(err)
+	if err != nil && a.defends != nil {
+		// A defence that never left the socket defends nothing: the claim
+		// ends with the send error, as probes and announcements do.
+		a.defends.lose(p, Holder{}, err)
 	}
 }
 

@@ -128,7 +128,7 @@ func (cl *claimState) onConflict(p *Prober, f *Frame, now time.Time) {
 		cl.lose(p, h, ErrAddressLost)
 	case fresh:
 		cl.lastDefend = now
-		p.startAnnounce(cl.addr, 1, false)
+		p.startAnnounce(cl.addr, 1, false).defends = cl
 		cl.emit(p, ClaimEvent{Kind: Defended, Addr: cl.addr, Holder: h, At: now})
 	}
 }
