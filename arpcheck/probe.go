@@ -36,23 +36,31 @@ const (
 // the address map.
 type probe struct {
 	sched
-	addr    netip.Addr
-	call    *call
-	next    *probe // further probes of the same address (other calls)
-	prevC   *probe // the call's list of probes in flight
-	nextC   *probe
-	state   probeState
-	sent    int
-	tries   int  // send attempts of the current probe that failed with ENOBUFS
-	joined  bool // IPv6: the MLD report for the solicited-node group went out
-	nonce   [6]byte
-	group   net.HardwareAddr // solicited-node group joined for IPv6
-	started time.Time
-	drops   uint64 // kernel drops when the probe was registered
-	holders []Holder
+	addr     netip.Addr
+	call     *call
+	next     *probe // further probes of the same address (other calls)
+	prevC    *probe // the call's list of probes in flight
+	nextC    *probe
+	state    probeState
+	sent     int
+	tries    int  // send attempts of the current probe that failed with ENOBUFS
+	catchUps int  // times the free verdict waited for the reader
+	joined   bool // IPv6: the MLD report for the solicited-node group went out
+	nonce    [6]byte
+	group    net.HardwareAddr // solicited-node group joined for IPv6
+	started  time.Time
+	drops    uint64 // kernel drops when the probe was registered
+	holders  []Holder
 }
 
 const maxHolders = 32
+
+// A free verdict waits up to maxCatchUps*catchUpWait for the reader to read
+// the frames that arrived in time.
+const (
+	maxCatchUps = 100
+	catchUpWait = 100 * time.Microsecond
+)
 
 // call is one ProbeAll invocation.
 type call struct {
@@ -107,6 +115,17 @@ func (pr *probe) fire(p *Prober, now time.Time) {
 		pr.state = stListening
 		p.schedule(pr, now.Add(p.timing.AnnounceWait))
 	case stListening:
+		// RFC 5227 §2.1.1: a reply received by ANNOUNCE_WAIT after the last
+		// probe is a conflict, also one not yet read when that time comes.
+		if p.behind(now) {
+			if pr.catchUps < maxCatchUps {
+				pr.catchUps++
+				p.schedule(pr, now.Add(catchUpWait))
+				return
+			}
+			pr.finish(p, Unknown, fmt.Errorf("arpcheck: %s: frames that arrived before its verdict was due were still unread %v later", pr.addr, maxCatchUps*catchUpWait))
+			return
+		}
 		if err := p.checkLink(); err != nil {
 			p.failAll(err)
 			return

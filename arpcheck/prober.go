@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -96,6 +98,7 @@ type Prober struct {
 		lastClaim time.Time
 	}
 	readerDone chan struct{}
+	inHand     atomic.Int64 // when the reader read the frame it holds (ns since epoch), or noFrame
 }
 
 // NewFromTransport returns a Prober that sends and reads frames through t, as
@@ -152,6 +155,7 @@ func NewFromTransport(ifi *net.Interface, t Transport, opts Options) (*Prober, e
 		p.clock = RealClock
 	}
 	p.epoch = p.clock.Now()
+	p.inHand.Store(noFrame)
 	if p.maxIn == 0 {
 		p.maxIn = 1 << 16
 	}
@@ -327,11 +331,35 @@ func (p *Prober) read() {
 			continue
 		}
 		failures = 0
-		p.dispatch(buf[:n])
+		// Until dispatched, the frame is one a free verdict must wait for
+		// if it came before the verdict was due (see behind).
+		at := p.clock.Now()
+		p.inHand.Store(int64(at.Sub(p.epoch)))
+		p.dispatch(buf[:n], at)
+		p.inHand.Store(noFrame)
 	}
 }
 
-func (p *Prober) dispatch(b []byte) {
+// noFrame is Prober.inHand when the reader holds no frame.
+const noFrame = math.MinInt64
+
+// behind reports whether frames received before now may not have been
+// dispatched yet: the reader holds one it read earlier (and waits for p.mu),
+// or the transport says frames wait in its queue.
+func (p *Prober) behind(now time.Time) bool {
+	if at := p.inHand.Load(); at != noFrame && at < int64(now.Sub(p.epoch)) {
+		return true
+	}
+	if q, ok := p.t.(ReadQueuer); ok {
+		queued, err := q.ReadQueued()
+		return err == nil && queued
+	}
+	return false
+}
+
+// dispatch runs frame b, read at time at, past every probe, claim and
+// monitor.
+func (p *Prober) dispatch(b []byte, at time.Time) {
 	f, err := ParseFrame(b)
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -344,13 +372,12 @@ func (p *Prober) dispatch(b []byte) {
 		}
 		return
 	}
-	now := p.clock.Now()
-	p.match(f.SenderIP, &f, now)
+	p.match(f.SenderIP, &f, at)
 	if f.TargetIP != f.SenderIP {
-		p.match(f.TargetIP, &f, now)
+		p.match(f.TargetIP, &f, at)
 	}
 	for m := range p.monitors {
-		m.observe(p, &f, now)
+		m.observe(p, &f, at)
 	}
 	p.arm()
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -736,6 +737,64 @@ func TestClosed(t *testing.T) {
 	_, err := p.Probe(ctxT(t), addr10)
 	assert.True(t, errors.Is(err, arpcheck.ErrClosed), "%v", err)
 	require.NoError(t, p.Close(), "closing twice is fine")
+}
+
+// queuedTransport is an endpoint that says frames wait in its queue while
+// queued is set, as a socket does when the reader falls behind.
+type queuedTransport struct {
+	*arpchecktest.Endpoint
+	queued atomic.Bool
+}
+
+func (q *queuedTransport) ReadQueued() (bool, error) { return q.queued.Load(), nil }
+
+// A reply that arrived before the verdict was due but was not read yet still
+// counts: the free verdict waits for the reader, and gives up as Unknown,
+// never as free, if the reader does not catch up.
+func TestVerdictWaitsForUnreadFrames(t *testing.T) {
+	n := arpchecktest.NewNetwork(arpchecktest.Options{})
+	t.Cleanup(n.Close)
+	ep := n.Attach("eth0", ourMAC)
+	qt := &queuedTransport{Endpoint: ep}
+	p, err := arpcheck.NewFromTransport(ep.Interface(), qt, arpcheck.Options{Timing: arpcheck.Fast, Clock: n.Clock()})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	n.Clock().SetAuto(false)
+
+	probe := func(addr netip.Addr) <-chan arpcheck.Result {
+		done := make(chan arpcheck.Result, 1)
+		go func() { r, _ := p.Probe(ctxT(t), addr); done <- r }()
+		for len(sentProbes(n, addr)) < 3 { // all three probes out, none answered
+			n.Clock().Advance(time.Millisecond)
+		}
+		return done
+	}
+
+	// The reply is "in the queue" when the verdict comes due; it is read a
+	// little later.
+	done := probe(addr10)
+	qt.queued.Store(true)
+	n.Clock().Advance(arpcheck.Fast.AnnounceWait)
+	select {
+	case r := <-done:
+		t.Fatalf("verdict while frames were unread: %v", r)
+	default:
+	}
+	n.Inject("late holder", arpcheck.AppendARPReply(nil, peerMAC, addr10, ourMAC, netip.IPv4Unspecified()))
+	qt.queued.Store(false)
+	n.WaitIdle()
+	n.Clock().Advance(arpcheck.Fast.Linger + time.Millisecond)
+	r := <-done
+	assert.Equal(t, arpcheck.InUse, r.Status, "%v", r)
+
+	// A reader that never catches up: Unknown.
+	n.ResetLog()
+	done = probe(addr11)
+	qt.queued.Store(true)
+	n.Clock().Advance(arpcheck.Fast.AnnounceWait + 20*time.Millisecond)
+	r = <-done
+	assert.Equal(t, arpcheck.Unknown, r.Status)
+	assert.Contains(t, r.Reason, "unread")
 }
 
 // Frames the socket dropped while an address was probed may have held its

@@ -88,6 +88,21 @@ func (c *linuxConn) LinkState() (LinkState, error) {
 	}, nil
 }
 
+// ReadQueued reports whether frames wait in the socket's receive queue: for a
+// packet socket SIOCINQ gives the length of the first.
+func (c *linuxConn) ReadQueued() (bool, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false, err
+	}
+	var n int
+	var ioErr error
+	if err := rc.Control(func(fd uintptr) { n, ioErr = unix.IoctlGetInt(int(fd), unix.SIOCINQ) }); err != nil {
+		return false, err
+	}
+	return n > 0, ioErr
+}
+
 // growReadBuffer asks for a receive buffer of n bytes, past rmem_max when
 // privileged; a smaller buffer only means drops show up sooner in Stats.
 func (c *linuxConn) growReadBuffer(n int) {
