@@ -664,6 +664,9 @@ func TestResultJSON(t *testing.T) {
 	assert.JSONEq(t, `{"addr":"192.0.2.11","status":"unknown","reason":"link down","probes_sent":0}`, string(b))
 	var s arpcheck.Status
 	assert.Error(t, s.UnmarshalText([]byte("maybe")))
+	var h arpcheck.Holder
+	assert.ErrorContains(t, json.Unmarshal([]byte(`{"mac":"02:00:00:00:00:02","kind":"answerd"}`), &h), `holder kind "answerd"`)
+	assert.ErrorContains(t, json.Unmarshal([]byte(`{"mac":"02:00:00:00:00"}`), &h), `holder mac "02:00:00:00:00"`)
 }
 
 func TestHosts(t *testing.T) {

@@ -150,6 +150,9 @@ func (h *Holder) UnmarshalJSON(b []byte) error {
 		h.Kind = Answered
 	case "probing":
 		h.Kind = Probing
+	case "unknown", "": // what the zero HolderKind marshals to
+	default:
+		return fmt.Errorf("arpcheck: holder kind %q: want answered or probing", j.Kind)
 	}
 	return nil
 }
