@@ -77,12 +77,14 @@ func (k ClaimEventKind) String() string {
 type ClaimEvent struct {
 	Kind   ClaimEventKind
 	Addr   netip.Addr
-	Holder Holder // the other host, for Conflicted, Defended and Lost
-	At     time.Time
+	Holder Holder    // the other host, for Conflicted, Defended and Lost
+	At     time.Time // on the Prober's clock
 }
 
 // ClaimOptions shape a Claim.
 type ClaimOptions struct {
+	// Defend is what to do when another host claims the address once it is
+	// ours; the zero value is DefendOnce.
 	Defend DefendPolicy
 	// OnEvent, if set, is called from Claim's goroutine for every event, in
 	// order. Events it falls more than 64 behind on are dropped and counted in

@@ -42,8 +42,8 @@ const (
 	RFCDefendInterval    = 10 * time.Second
 )
 
-// RFC is the exact RFC 5227 schedule: an address is decided 4 to 7 seconds after
-// it is first probed.
+// RFC is the exact RFC 5227 schedule: a free address is decided 4 to 7 seconds
+// after probing starts (4 to 6 after its first probe).
 var RFC = Timing{
 	ProbeWait:         RFCProbeWait,
 	ProbeNum:          RFCProbeNum,
