@@ -645,6 +645,34 @@ func TestRateLimit(t *testing.T) {
 	assert.GreaterOrEqual(t, n.Clock().Now().Sub(start), 170*time.Millisecond)
 }
 
+// A prefix far larger than the burst, at DefaultRate: the frames leave at the
+// rate, and the frames held back cost the scheduler one reschedule each (it
+// once rescheduled every waiting frame at each token: minutes for a /18).
+func TestRateLimitedLargePrefix(t *testing.T) {
+	n, p, _ := newNet(t, arpcheck.Options{Timing: arpcheck.Fast})
+	start := n.Clock().Now()
+	free := 0
+	require.NoError(t, p.ProbePrefix(ctxT(t), netip.MustParsePrefix("10.0.0.0/18"), arpcheck.BatchOptions{}, func(r arpcheck.Result) {
+		if r.Status == arpcheck.Free {
+			free++
+		}
+	}))
+	assert.Equal(t, 16382, free)
+	frames := n.FramesFrom(ourMAC)
+	require.Len(t, frames, 3*16382)
+	rate, burst := arpcheck.DefaultRate.PacketsPerSecond, arpcheck.DefaultRate.Burst
+	perTen := map[int64]int{} // frames in each 10 ms of fake time
+	for _, f := range frames {
+		perTen[int64(f.At.Sub(start)/(10*time.Millisecond))]++
+	}
+	for slot, count := range perTen {
+		assert.LessOrEqual(t, count, int(rate/100)+burst, "frames in the 10 ms from %d ms", slot*10)
+	}
+	took := frames[len(frames)-1].At.Sub(frames[0].At)
+	assert.GreaterOrEqual(t, took, time.Duration(float64(len(frames)-burst)/rate*float64(time.Second)))
+	assert.Less(t, took, time.Duration(float64(len(frames))/rate*float64(time.Second))+arpcheck.Fast.Longest(), "and not slower")
+}
+
 func TestResultJSON(t *testing.T) {
 	at := time.Date(2026, 1, 1, 0, 0, 1, 0, time.UTC)
 	r := arpcheck.Result{Addr: addr10, Status: arpcheck.InUse, Reason: "answered", ProbesSent: 1, Started: at, Decided: at,

@@ -13,6 +13,9 @@ type sched struct {
 	seq  uint64 // order of scheduling, among tasks due at the same time
 	idx  int    // position in the heap, -1 when not queued
 	task task   // the task that embeds this sched
+	// reserved: the rate limit holds a token for the task's next frame,
+	// due when the task is.
+	reserved bool
 }
 
 func (s *sched) base() *sched { return s }
