@@ -626,10 +626,28 @@ func TestIPv6JoinsGroupToHearOtherProbers(t *testing.T) {
 
 func TestMaxInFlightBoundsMemoryOfPrefix(t *testing.T) {
 	_, p, _ := newNet(t, arpcheck.Options{Timing: arpcheck.Fast, MaxInFlight: 256, Rate: arpcheck.Unlimited})
-	count := 0
-	err := p.ProbePrefix(ctxT(t), netip.MustParsePrefix("10.1.0.0/20"), arpcheck.BatchOptions{}, func(r arpcheck.Result) { count++ })
+	type edge struct {
+		at   time.Time
+		step int
+	}
+	var edges []edge // +1 at each first probe, -1 at each verdict
+	err := p.ProbePrefix(ctxT(t), netip.MustParsePrefix("10.1.0.0/20"), arpcheck.BatchOptions{}, func(r arpcheck.Result) {
+		edges = append(edges, edge{r.Started, 1}, edge{r.Decided, -1})
+	})
 	require.NoError(t, err)
-	assert.Equal(t, 4094, count)
+	assert.Len(t, edges, 2*4094)
+	slices.SortStableFunc(edges, func(a, b edge) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return a.step - b.step // a verdict frees its slot before the next starts
+	})
+	inFlight, most := 0, 0
+	for _, e := range edges {
+		inFlight += e.step
+		most = max(most, inFlight)
+	}
+	assert.Equal(t, 256, most, "the window is used, and never exceeded")
 }
 
 func TestRateLimit(t *testing.T) {
