@@ -2,6 +2,7 @@ package arpcheck
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -115,7 +116,7 @@ func (p *Prober) Announce(ctx context.Context, addr netip.Addr) error {
 		}
 		p.mu.Unlock()
 		if an.sent == 0 {
-			return fmt.Errorf("arpcheck: announce %s: %w", a, errorsJoin(ErrNoProbeSent, ctx.Err()))
+			return fmt.Errorf("arpcheck: announce %s: %w", a, errors.Join(ErrNoProbeSent, ctx.Err()))
 		}
 		return ctx.Err()
 	}

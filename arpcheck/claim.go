@@ -9,10 +9,6 @@ import (
 	"time"
 )
 
-// errorsJoin is errors.Join, named so call sites read as one cause and its
-// class.
-func errorsJoin(errs ...error) error { return errors.Join(errs...) }
-
 // DefendPolicy is what Claim does when another host claims an address we
 // hold (RFC 5227 §2.4).
 type DefendPolicy uint8

@@ -55,6 +55,9 @@ type probe struct {
 
 const maxHolders = 32
 
+// maxProxyMACs bounds the holder MACs one call counts for the proxy-ARP hint.
+const maxProxyMACs = 1 << 16
+
 // A free verdict waits up to maxCatchUps*catchUpWait for the reader to read
 // the frames that arrived in time.
 const (
@@ -172,7 +175,11 @@ func (pr *probe) conflict(p *Prober, f *Frame, kind HolderKind, now time.Time) {
 		if pr.call.byMAC == nil {
 			pr.call.byMAC = make(map[[6]byte]int)
 		}
-		pr.call.byMAC[[6]byte(mac)]++
+		// Bounded: a flood of replies from made-up MACs over a long call must
+		// not grow it without end; past the bound only known MACs count.
+		if _, known := pr.call.byMAC[[6]byte(mac)]; known || len(pr.call.byMAC) < maxProxyMACs {
+			pr.call.byMAC[[6]byte(mac)]++
+		}
 	}
 	if pr.state == stLingering {
 		return
