@@ -396,7 +396,7 @@ func (p *Prober) ProbeAll(ctx context.Context, addrs iter.Seq[netip.Addr], opts 
 			break
 		}
 		if err := p.register(c, addr); err != nil {
-			note(err)
+			deliver(Result{Addr: addr, Status: Unknown, Reason: err.Error(), Err: err})
 			break
 		}
 		inflight++

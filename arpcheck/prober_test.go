@@ -609,6 +609,28 @@ func TestIPv6DAD(t *testing.T) {
 	assert.Len(t, reported, 2)
 }
 
+// failJoin is an endpoint whose multicast joins fail.
+type failJoin struct{ *arpchecktest.Endpoint }
+
+func (failJoin) JoinGroup(net.HardwareAddr) error { return syscall.ENOSPC }
+
+// An address that cannot even start (here: the solicited-node group cannot be
+// joined) is reported Unknown, and the call fails with no probe sent.
+func TestProbeThatCannotStart(t *testing.T) {
+	n := arpchecktest.NewNetwork(arpchecktest.Options{})
+	t.Cleanup(n.Close)
+	ep := n.Attach("eth0", ourMAC)
+	p, err := arpcheck.NewFromTransport(ep.Interface(), failJoin{ep}, arpcheck.Options{Timing: arpcheck.Fast, Clock: n.Clock()})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	r, err := p.Probe(ctxT(t), v6addr)
+	require.ErrorIs(t, err, syscall.ENOSPC)
+	assert.ErrorIs(t, err, arpcheck.ErrNoProbeSent)
+	assert.Equal(t, arpcheck.Unknown, r.Status)
+	assert.Equal(t, v6addr, r.Addr)
+	assert.ErrorIs(t, r.Err, syscall.ENOSPC)
+}
+
 func TestIPv6JoinsGroupToHearOtherProbers(t *testing.T) {
 	n, p, ep := newNet(t, arpcheck.Options{Timing: arpcheck.RFC})
 	n.AddProber(peerMAC, arpchecktest.HostOptions{}, v6addr, 500*time.Millisecond)
