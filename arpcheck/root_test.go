@@ -140,7 +140,9 @@ func TestRootLinkDownMidProbe(t *testing.T) {
 	go func() {
 		errc <- p.ProbePrefix(ctxT(t), pfx("192.0.2.0/29"), arpcheck.BatchOptions{}, func(r arpcheck.Result) { got = append(got, r) })
 	}()
-	time.Sleep(500 * time.Millisecond) // the first probes are out, no verdict can be
+	// Every address has its first probe out (the earliest verdict is 1.7 s
+	// after that): the call is under way, none can be decided yet.
+	require.Eventually(t, func() bool { return p.Stats().FramesSent >= 6 }, 1500*time.Millisecond, time.Millisecond)
 	require.NoError(t, a.SetDown())
 	err := <-errc
 	require.ErrorIs(t, err, arpcheck.ErrLinkDown)
