@@ -24,9 +24,20 @@ import (
 // internal/testnet and skip otherwise. They use Fast timing so that the whole
 // file stays within seconds.
 
-// proberIn opens a Prober on h's eth0, inside h's namespace.
+// proberIn opens a Prober on h's eth0, inside h's namespace, once the link
+// has carrier: the kernel reports it (IFF_RUNNING) a little after both ends
+// of a veth are up, and a Prober refuses a link without it (ErrLinkDown).
 func proberIn(t testing.TB, h *testnet.Host, opts arpcheck.Options) *arpcheck.Prober {
 	t.Helper()
+	require.Eventually(t, func() bool {
+		var running bool
+		_ = h.Do(func() error {
+			ifi, err := net.InterfaceByName(h.Ifname)
+			running = err == nil && ifi.Flags&net.FlagRunning != 0
+			return err
+		})
+		return running
+	}, 5*time.Second, time.Millisecond, "%s has no carrier", h.Netns)
 	var p *arpcheck.Prober
 	require.NoError(t, h.Do(func() error {
 		ifi, err := net.InterfaceByName(h.Ifname)
