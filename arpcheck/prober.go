@@ -103,7 +103,9 @@ type Prober struct {
 
 // NewFromTransport returns a Prober that sends and reads frames through t, as
 // the interface ifi (its name and hardware address; ifi need not exist on this
-// host). The Prober owns t and closes it in Close.
+// host). The Prober owns t and closes it in Close. On Linux a *packet.Conn
+// gets the checks of the socket New opens: the link's flags (by ifi.Name) and
+// the socket's receive queue before each free verdict.
 func NewFromTransport(ifi *net.Interface, t Transport, opts Options) (*Prober, error) {
 	if err := checkInterface(ifi); err != nil {
 		return nil, err
@@ -111,6 +113,7 @@ func NewFromTransport(ifi *net.Interface, t Transport, opts Options) (*Prober, e
 	if t == nil {
 		return nil, fmt.Errorf("arpcheck: %w: nil transport", ErrBadOptions)
 	}
+	t = withLinkChecks(ifi, t)
 	if opts.Timing == (Timing{}) {
 		opts.Timing = RFC
 	}

@@ -178,6 +178,23 @@ func TestRootNoCarrier(t *testing.T) {
 	assert.ErrorIs(t, err, arpcheck.ErrLinkDown)
 	assert.Equal(t, arpcheck.Unknown, r.Status)
 	assert.Contains(t, err.Error(), "no carrier")
+
+	// The same through a plain *packet.Conn given to NewFromTransport.
+	var c *packet.Conn
+	var ifi *net.Interface
+	require.NoError(t, a.Do(func() error {
+		var err error
+		if ifi, err = net.InterfaceByName(a.Ifname); err != nil {
+			return err
+		}
+		c, err = packet.Listen(ifi, packet.Raw, 0x0806, nil)
+		return err
+	}))
+	pc, err := arpcheck.NewFromTransport(ifi, c, arpcheck.Options{Timing: arpcheck.Fast})
+	require.NoError(t, err)
+	defer pc.Close()
+	_, err = pc.Probe(ctxT(t), netip.MustParseAddr("192.0.2.1"))
+	assert.ErrorIs(t, err, arpcheck.ErrLinkDown, "a packet.Conn gets the link check too")
 }
 
 // Carrier lost between the check at the start and the first send: the sends

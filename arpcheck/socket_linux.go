@@ -53,7 +53,17 @@ func New(ifi *net.Interface, opts Options) (*Prober, error) {
 	return p, nil
 }
 
-// linuxConn adds LinkState to a packet socket. The flags are read with an ioctl
+// withLinkChecks gives a *packet.Conn on Linux what the socket New opens has:
+// LinkState and ReadQueued, so that a Prober on it notices a link down or
+// without carrier, and replies not yet read, before a free verdict.
+func withLinkChecks(ifi *net.Interface, t Transport) Transport {
+	if c, ok := t.(*packet.Conn); ok {
+		return &linuxConn{Conn: c, name: ifi.Name}
+	}
+	return t
+}
+
+// linuxConn adds LinkState and ReadQueued to a packet socket. The flags are read with an ioctl
 // on the socket itself, so they come from the socket's network namespace
 // whichever thread asks.
 type linuxConn struct {

@@ -17,8 +17,8 @@ import (
 // A transport may also implement JoinGroup (needed for IPv6 DAD, to hear other
 // hosts' solicitations), Stats (receive drops are then reported), LinkState
 // (the link is then checked before each call and before each free verdict) and
-// ReadQueuer; *packet.Conn has the first two, and the transport New opens has
-// all four.
+// ReadQueuer; *packet.Conn has the first two, and gets the other two from
+// NewFromTransport on Linux, like the transport New opens.
 type Transport interface {
 	ReadFrom(b []byte) (int, net.Addr, error)
 	WriteTo(b []byte, addr net.Addr) (int, error)
