@@ -132,6 +132,60 @@ func BenchmarkTenThousandRFC(b *testing.B) {
 	b.ReportMetric(protocol.Seconds()/float64(b.N), "protocol-s/op")
 }
 
+// One free and one held address probed one at a time on the RFC schedule, as
+// a controller under test does: the cost of a call, not of a batch.
+func BenchmarkProbeOne(b *testing.B) {
+	n := arpchecktest.NewNetwork(arpchecktest.Options{})
+	defer n.Close()
+	n.AddHolder(peerMAC, arpchecktest.HostOptions{}, addr10)
+	p, _, err := n.NewProber("eth0", ourMAC, arpcheck.Options{Timing: arpcheck.RFC, Rand: rand.NewPCG(1, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		free, _ := p.Probe(context.Background(), addr11)
+		held, _ := p.Probe(context.Background(), addr10)
+		if free.Status != arpcheck.Free || held.Status != arpcheck.InUse {
+			b.Fatalf("%v, %v", free, held)
+		}
+		n.ResetLog()
+	}
+}
+
+// A /20 at DefaultRate with Fast timing on the fake clock: 12,282 frames, far
+// more than the burst, wait for the rate limit. cpu-ms/op is the scheduler's
+// cost of holding them back.
+func BenchmarkRateLimitedPrefix(b *testing.B) {
+	n := arpchecktest.NewNetwork(arpchecktest.Options{})
+	defer n.Close()
+	p, _, err := n.NewProber("eth0", ourMAC, arpcheck.Options{Timing: arpcheck.Fast, Rand: rand.NewPCG(1, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	prefix := netip.MustParsePrefix("10.0.0.0/20")
+	b.ReportAllocs()
+	var cpu, protocol time.Duration
+	for b.Loop() {
+		free, start, cpu0 := 0, n.Clock().Now(), processCPU()
+		err := p.ProbePrefix(context.Background(), prefix, arpcheck.BatchOptions{}, func(r arpcheck.Result) {
+			if r.Status == arpcheck.Free {
+				free++
+			}
+		})
+		cpu += processCPU() - cpu0
+		protocol += n.Clock().Now().Sub(start)
+		if err != nil || free != 4094 {
+			b.Fatalf("err %v, %d free", err, free)
+		}
+		n.ResetLog()
+	}
+	b.ReportMetric(float64(cpu.Microseconds())/1e3/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(protocol.Seconds()/float64(b.N), "protocol-s/op")
+}
+
 // lan is the shared topology of the peer comparison: host 0 probes, hosts 1-3
 // hold one address each of 192.0.2.0/24.
 type lan struct {
