@@ -2,6 +2,7 @@ package arpcheck
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -20,6 +21,7 @@ type announcer struct {
 	resume   func() // pause of the clock while the caller handles the end
 	awaited  bool   // a caller waits on done (Announce), rather than nobody (a defence)
 	finished bool
+	defends  *claimState // the claim this announcement defends, if any
 }
 
 func (a *announcer) fire(p *Prober, now time.Time) {
@@ -52,11 +54,17 @@ func (a *announcer) end(err error) {
 }
 
 func (a *announcer) endPaused(p *Prober, err error) {
-	if !a.finished {
-		if a.awaited {
-			a.resume = p.pause()
-		}
-		a.end(err)
+	if a.finished {
+		return
+	}
+	if a.awaited {
+		a.resume = p.pause()
+	}
+	a.end(err)
+	if err != nil && a.defends != nil {
+		// A defence that never left the socket defends nothing: the claim
+		// ends with the send error, as probes and announcements do.
+		a.defends.lose(p, Holder{}, err)
 	}
 }
 
@@ -108,7 +116,7 @@ func (p *Prober) Announce(ctx context.Context, addr netip.Addr) error {
 		}
 		p.mu.Unlock()
 		if an.sent == 0 {
-			return fmt.Errorf("arpcheck: announce %s: %w", a, errorsJoin(ErrNoProbeSent, ctx.Err()))
+			return fmt.Errorf("arpcheck: announce %s: %w", a, errors.Join(ErrNoProbeSent, ctx.Err()))
 		}
 		return ctx.Err()
 	}

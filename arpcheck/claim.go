@@ -9,10 +9,6 @@ import (
 	"time"
 )
 
-// errorsJoin is errors.Join, named so call sites read as one cause and its
-// class.
-func errorsJoin(errs ...error) error { return errors.Join(errs...) }
-
 // DefendPolicy is what Claim does when another host claims an address we
 // hold (RFC 5227 §2.4).
 type DefendPolicy uint8
@@ -77,12 +73,14 @@ func (k ClaimEventKind) String() string {
 type ClaimEvent struct {
 	Kind   ClaimEventKind
 	Addr   netip.Addr
-	Holder Holder // the other host, for Conflicted, Defended and Lost
-	At     time.Time
+	Holder Holder    // the other host, for Conflicted, Defended and Lost
+	At     time.Time // on the Prober's clock
 }
 
 // ClaimOptions shape a Claim.
 type ClaimOptions struct {
+	// Defend is what to do when another host claims the address once it is
+	// ours; the zero value is DefendOnce.
 	Defend DefendPolicy
 	// OnEvent, if set, is called from Claim's goroutine for every event, in
 	// order. Events it falls more than 64 behind on are dropped and counted in
@@ -128,7 +126,7 @@ func (cl *claimState) onConflict(p *Prober, f *Frame, now time.Time) {
 		cl.lose(p, h, ErrAddressLost)
 	case fresh:
 		cl.lastDefend = now
-		p.startAnnounce(cl.addr, 1, false)
+		p.startAnnounce(cl.addr, 1, false).defends = cl
 		cl.emit(p, ClaimEvent{Kind: Defended, Addr: cl.addr, Holder: h, At: now})
 	}
 }

@@ -243,6 +243,23 @@ func TestClaimRateLimitAfterMaxConflicts(t *testing.T) {
 	}
 }
 
+// A defence that cannot be sent ends the claim with the send error: the
+// address was not defended, and Claim must not carry on as if it had been.
+func TestClaimDefenceSendFails(t *testing.T) {
+	n, p, ep := newNet(t, arpcheck.Options{Timing: arpcheck.Fast})
+	c := startClaim(t, p, addr10, arpcheck.DefendAlways)
+	c.waitFor(t, n, arpcheck.Claimed)
+	ep.FailSends(syscall.EPERM, 1)
+	intruder := n.AddAnnouncer(peerMAC, arpchecktest.HostOptions{}, addr10, time.Second)
+	defer intruder.Remove()
+	n.Clock().Advance(time.Second)
+	err := <-c.done
+	require.ErrorIs(t, err, syscall.EPERM)
+	assert.NotErrorIs(t, err, arpcheck.ErrAddressLost)
+	assert.Contains(t, err.Error(), "announce 192.0.2.10")
+	assert.Equal(t, []string{"claimed", "conflicted", "defended", "lost"}, c.kinds())
+}
+
 func TestClaimLinkDown(t *testing.T) {
 	n, p, ep := newNet(t, arpcheck.Options{Timing: arpcheck.Fast})
 	c := startClaim(t, p, addr10, arpcheck.DefendAlways)

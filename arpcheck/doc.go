@@ -27,11 +27,12 @@
 // # No silent success
 //
 // An address is Free only when all its probes left the socket, the listening
-// time passed, the link was still up with carrier, and the socket dropped no
-// frame meanwhile (Stats.KernelDrops). Everything else is Unknown and comes
-// with an error: a cancelled context, ErrLinkDown (interface down, carrier
-// lost), a send error after bounded retries on ENOBUFS, ErrNoProbeSent when an
-// address was given up before its first probe. Loopback and NOARP interfaces
+// time passed, every frame that arrived before then was read, the link was
+// still up with carrier, and the socket dropped no frame meanwhile
+// (Stats.KernelDrops). Everything else is Unknown and comes with an error: a
+// cancelled context, ErrLinkDown (interface down, carrier lost), a send error
+// after bounded retries on ENOBUFS (Claim's defences too), ErrNoProbeSent when
+// an address was given up before its first probe. Loopback and NOARP interfaces
 // give ErrNotARPable. The interface needs no IPv4 address.
 //
 // # Conflict rules

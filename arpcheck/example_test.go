@@ -3,6 +3,7 @@ package arpcheck_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log"
 	"net"
@@ -73,6 +74,56 @@ func ExampleProber_ProbePrefix() {
 	// 192.0.2.5 in use by 02:00:00:00:00:02,02:00:00:00:00:03
 	// 192.0.2.6 in use by 02:00:00:00:00:03
 	// 12 free, error: <nil>
+}
+
+// After a virtual IP moves to this host (ip addr add), Announce tells the
+// neighbours: two gratuitous ARP requests, ANNOUNCE_INTERVAL apart.
+func ExampleProber_Announce() {
+	n := arpchecktest.NewNetwork(arpchecktest.Options{})
+	defer n.Close()
+	p, _, _ := n.NewProber("eth0", arpchecktest.MAC(1), arpcheck.Options{Timing: arpcheck.RFC})
+	defer p.Close()
+
+	err := p.Announce(context.Background(), netip.MustParseAddr("192.0.2.20"))
+	fmt.Println("announced:", err)
+	for _, f := range n.Frames() {
+		fmt.Println(f)
+	}
+	// Output:
+	// announced: <nil>
+	// 00:00:00.000000 eth0: arp-request 02:00:00:00:00:01 192.0.2.20 -> 00:00:00:00:00:00 192.0.2.20
+	// 00:00:02.000000 eth0: arp-request 02:00:00:00:00:01 192.0.2.20 -> 00:00:00:00:00:00 192.0.2.20
+}
+
+// Claim takes an address the RFC 5227 way (probe, announce, defend) and holds
+// it until its context ends; an address someone holds is refused.
+func ExampleProber_Claim() {
+	n := arpchecktest.NewNetwork(arpchecktest.Options{})
+	defer n.Close()
+	n.AddHolder(arpchecktest.MAC(2), arpchecktest.HostOptions{}, netip.MustParseAddr("192.0.2.10"))
+	p, _, _ := n.NewProber("eth0", arpchecktest.MAC(1), arpcheck.Options{Timing: arpcheck.Fast})
+	defer p.Close()
+
+	err := p.Claim(context.Background(), netip.MustParseAddr("192.0.2.10"), arpcheck.ClaimOptions{})
+	fmt.Println(errors.Is(err, arpcheck.ErrInUse), err)
+
+	ctx, release := context.WithCancel(context.Background())
+	err = p.Claim(ctx, netip.MustParseAddr("192.0.2.11"), arpcheck.ClaimOptions{
+		Defend: arpcheck.DefendOnce,
+		OnEvent: func(ev arpcheck.ClaimEvent) {
+			fmt.Println(ev.Kind, ev.Addr)
+			if ev.Kind == arpcheck.Claimed {
+				// Configure the address here; it is defended from now on.
+				// This example lets it go at once.
+				release()
+			}
+		},
+	})
+	fmt.Println("released:", err)
+	// Output:
+	// true arpcheck: 192.0.2.10: address in use (held by 02:00:00:00:00:02)
+	// claimed 192.0.2.11
+	// released: <nil>
 }
 
 // Results marshal to JSON with MACs as text, for tools and dashboards.

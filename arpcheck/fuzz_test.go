@@ -2,6 +2,7 @@ package arpcheck_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"net"
 	"net/netip"
 	"testing"
@@ -110,6 +111,33 @@ func FuzzClassify(f *testing.F) {
 		c.OwnMACs = []net.HardwareAddr{fr.EthSrc}
 		if len(fr.EthSrc) == 6 && arpcheck.Classify(c, &fr) != arpcheck.Own {
 			t.Fatal("own MAC not recognised")
+		}
+	})
+}
+
+// FuzzResultJSON: any JSON a tool hands back either fails to unmarshal into a
+// Result or survives a round trip unchanged.
+func FuzzResultJSON(f *testing.F) {
+	f.Add([]byte(`{"addr":"192.0.2.10","status":"in_use","holders":[{"mac":"02:00:00:00:00:02","eth_src":"02:00:00:00:00:03","kind":"probing","first_seen":"2026-01-01T00:00:01Z","last_seen":"2026-01-01T00:00:02Z","frames":2,"proxy_arp":true}],"reason":"probing","probes_sent":1,"started":"2026-01-01T00:00:00Z","decided":"2026-01-01T00:00:02Z"}`))
+	f.Add([]byte(`{"addr":"2001:db8::1","status":"free","probes_sent":3}`))
+	f.Add([]byte(`{"addr":"192.0.2.11","status":"unknown","reason":"link down","probes_sent":0}`))
+	f.Add([]byte(`{"status":"maybe"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var r arpcheck.Result
+		if json.Unmarshal(b, &r) != nil {
+			return
+		}
+		out, err := json.Marshal(r)
+		if err != nil {
+			t.Fatalf("marshal %+v: %v", r, err)
+		}
+		var back arpcheck.Result
+		if err := json.Unmarshal(out, &back); err != nil {
+			t.Fatalf("unmarshal own output %s: %v", out, err)
+		}
+		again, _ := json.Marshal(back)
+		if !bytes.Equal(out, again) {
+			t.Fatalf("round trip:\n%s\n%s", out, again)
 		}
 	})
 }

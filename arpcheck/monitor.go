@@ -45,7 +45,7 @@ type Event struct {
 	// MACs are the hardware addresses involved: every MAC seen for Addr within
 	// the window for MultipleMACs, the other host's for the others.
 	MACs []net.HardwareAddr
-	At   time.Time
+	At   time.Time // when the frame was read, on the Prober's clock
 }
 
 // MarshalJSON writes {"kind","addr","macs":["02:..."],"at"}.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"log/slog"
 	"net"
 	"net/netip"
 	"time"
@@ -35,38 +36,49 @@ const (
 // the address map.
 type probe struct {
 	sched
-	addr    netip.Addr
-	call    *call
-	next    *probe // further probes of the same address (other calls)
-	prevC   *probe // the call's list of probes in flight
-	nextC   *probe
-	state   probeState
-	sent    int
-	tries   int  // send attempts of the current probe that failed with ENOBUFS
-	joined  bool // IPv6: the MLD report for the solicited-node group went out
-	nonce   [6]byte
-	group   net.HardwareAddr // solicited-node group joined for IPv6
-	started time.Time
-	drops   uint64 // kernel drops when the probe was registered
-	holders []Holder
+	addr     netip.Addr
+	call     *call
+	next     *probe // further probes of the same address (other calls)
+	prevC    *probe // the call's list of probes in flight
+	nextC    *probe
+	state    probeState
+	sent     int
+	tries    int  // send attempts of the current probe that failed with ENOBUFS
+	catchUps int  // times the free verdict waited for the reader
+	joined   bool // IPv6: the MLD report for the solicited-node group went out
+	nonce    [6]byte
+	group    net.HardwareAddr // solicited-node group joined for IPv6
+	started  time.Time
+	drops    uint64 // kernel drops when the probe was registered
+	holders  []Holder
 }
 
 const maxHolders = 32
 
-// verdict is a result on its way to the caller, with the clock pause that
-// keeps fake time still until the caller has handled it.
-type verdict struct {
-	Result
-	resume func()
-}
+// maxProxyMACs bounds the holder MACs one call counts for the proxy-ARP hint.
+const maxProxyMACs = 1 << 16
+
+// A free verdict waits up to maxCatchUps*catchUpWait for the reader to read
+// the frames that arrived in time.
+const (
+	maxCatchUps = 100
+	catchUpWait = 100 * time.Microsecond
+)
 
 // call is one ProbeAll invocation.
 type call struct {
-	results  chan verdict
-	stop     bool
-	stopped  bool
-	inflight *probe          // list head
-	byMAC    map[[6]byte]int // distinct probed addresses each holder MAC answered for
+	// ready holds the verdicts reached and not yet taken by the caller's
+	// goroutine, at most one per address in flight; readyResume is the clock
+	// pause taken with the first of them, so that fake time stands still until
+	// the caller has handled them. Both are guarded by Prober.mu.
+	ready       []Result
+	readyResume func()
+	spare       []Result      // the other buffer of ready, reused
+	wake        chan struct{} // capacity 1: ready has verdicts
+	stop        bool
+	stopped     bool
+	inflight    *probe          // list head
+	byMAC       map[[6]byte]int // distinct probed addresses each holder MAC answered for
 }
 
 func (pr *probe) fire(p *Prober, now time.Time) {
@@ -106,6 +118,17 @@ func (pr *probe) fire(p *Prober, now time.Time) {
 		pr.state = stListening
 		p.schedule(pr, now.Add(p.timing.AnnounceWait))
 	case stListening:
+		// RFC 5227 §2.1.1: a reply received by ANNOUNCE_WAIT after the last
+		// probe is a conflict, also one not yet read when that time comes.
+		if p.behind(now) {
+			if pr.catchUps < maxCatchUps {
+				pr.catchUps++
+				p.schedule(pr, now.Add(catchUpWait))
+				return
+			}
+			pr.finish(p, Unknown, fmt.Errorf("arpcheck: %s: frames that arrived before its verdict was due were still unread %v later", pr.addr, maxCatchUps*catchUpWait))
+			return
+		}
 		if err := p.checkLink(); err != nil {
 			p.failAll(err)
 			return
@@ -152,7 +175,11 @@ func (pr *probe) conflict(p *Prober, f *Frame, kind HolderKind, now time.Time) {
 		if pr.call.byMAC == nil {
 			pr.call.byMAC = make(map[[6]byte]int)
 		}
-		pr.call.byMAC[[6]byte(mac)]++
+		// Bounded: a flood of replies from made-up MACs over a long call must
+		// not grow it without end; past the bound only known MACs count.
+		if _, known := pr.call.byMAC[[6]byte(mac)]; known || len(pr.call.byMAC) < maxProxyMACs {
+			pr.call.byMAC[[6]byte(mac)]++
+		}
 	}
 	if pr.state == stLingering {
 		return
@@ -218,8 +245,17 @@ func (pr *probe) finish(p *Prober, st Status, err error) {
 		}
 		r.Reason = err.Error()
 	}
-	p.log.Debug("arpcheck: verdict", "addr", r.Addr, "status", r.Status, "holders", len(r.Holders), "probes", r.ProbesSent)
-	c.results <- verdict{r, p.pause()} // cannot block: one slot per probe in flight
+	if p.log.Enabled(context.Background(), slog.LevelDebug) { // spares boxing the arguments
+		p.log.Debug("arpcheck: verdict", "addr", r.Addr, "status", r.Status, "holders", len(r.Holders), "probes", r.ProbesSent)
+	}
+	if len(c.ready) == 0 {
+		c.readyResume = p.pause()
+	}
+	c.ready = append(c.ready, r)
+	select {
+	case c.wake <- struct{}{}:
+	default: // a wake-up is pending already
+	}
 	if c.stop && r.Status == InUse && !c.stopped {
 		// Stop the rest here, in the same instant, not when the caller gets to it.
 		c.stopped = true
@@ -264,7 +300,7 @@ func (p *Prober) ProbeAll(ctx context.Context, addrs iter.Seq[netip.Addr], opts 
 	if err != nil {
 		return err
 	}
-	c := &call{results: make(chan verdict, p.maxIn), stop: opts.StopOnConflict}
+	c := &call{wake: make(chan struct{}, 1), stop: opts.StopOnConflict}
 	resume := p.pause() // time stands still while this goroutine works
 	defer func() { resume() }()
 	var (
@@ -278,10 +314,7 @@ func (p *Prober) ProbeAll(ctx context.Context, addrs iter.Seq[netip.Addr], opts 
 			firstErr = err
 		}
 	}
-	deliver := func(v verdict) {
-		r := v.Result
-		defer v.resume()
-		inflight--
+	deliver := func(r Result) {
 		if r.Status == Unknown {
 			note(r.Err)
 			if r.ProbesSent == 0 {
@@ -295,27 +328,54 @@ func (p *Prober) ProbeAll(ctx context.Context, addrs iter.Seq[netip.Addr], opts 
 			stopped = true
 		}
 	}
-	waitOne := func() {
-		select {
-		case v := <-c.results:
-			deliver(v)
-			return
-		default:
+	// drain delivers the verdicts ready, if any, and says whether there were.
+	drain := func() bool {
+		batch, bresume := p.takeReady(c)
+		if len(batch) == 0 {
+			return false
 		}
+		// The batch came with its own pause of the clock, which keeps time
+		// still from here on.
 		resume()
-		select {
-		case v := <-c.results:
-			resume = p.pause()
-			deliver(v)
-		case <-done:
-			resume = p.pause()
-			done, cancelled = nil, true
-			p.cancelCall(c, ctx.Err())
+		resume = bresume
+		inflight -= len(batch)
+		for _, r := range batch {
+			deliver(r)
+		}
+		return true
+	}
+	cancel := func() {
+		done, cancelled = nil, true
+		note(ctx.Err())
+		p.cancelCall(c, ctx.Err())
+	}
+	// waitOne delivers the verdicts ready, waiting for at least one.
+	waitOne := func() {
+		for !drain() {
+			resume() // time may move while we wait
+			resume = noop
+			select {
+			case <-c.wake:
+			case <-done:
+				cancel()
+			}
 		}
 	}
 	for a := range addrs {
-		if stopped || cancelled {
-			break
+		// Hand over verdicts as they come, and notice the end of ctx, also
+		// while a long sequence is being read.
+		select {
+		case <-c.wake:
+			drain()
+		case <-done:
+			cancel()
+		default:
+		}
+		for inflight >= p.maxIn && !cancelled && !stopped {
+			waitOne()
+		}
+		if stopped {
+			break // addresses not started are not reported
 		}
 		i := index
 		index++
@@ -328,14 +388,15 @@ func (p *Prober) ProbeAll(ctx context.Context, addrs iter.Seq[netip.Addr], opts 
 			}
 			continue
 		}
-		for inflight >= p.maxIn && !cancelled {
-			waitOne()
-		}
-		if cancelled || stopped {
+		if cancelled {
+			// Read, but ctx ended before its first probe: Unknown, and the
+			// last address this call reads.
+			err := ctx.Err()
+			deliver(Result{Addr: addr, Status: Unknown, Reason: err.Error(), Err: err})
 			break
 		}
 		if err := p.register(c, addr); err != nil {
-			note(err)
+			deliver(Result{Addr: addr, Status: Unknown, Reason: err.Error(), Err: err})
 			break
 		}
 		inflight++
@@ -382,6 +443,18 @@ func (p *Prober) register(c *call, addr netip.Addr) error {
 	p.schedule(pr, now.Add(p.jitter(0, p.timing.ProbeWait)))
 	p.arm()
 	return nil
+}
+
+// takeReady hands the verdicts of c reached so far, and the clock pause that
+// came with them, to the caller's goroutine. The slice is c's until the next
+// call.
+func (p *Prober) takeReady(c *call) ([]Result, func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	batch, resume := c.ready, c.readyResume
+	clear(c.spare) // the previous batch, delivered: drop its holders
+	c.ready, c.spare, c.readyResume = c.spare[:0], batch, nil
+	return batch, resume
 }
 
 // cancelCall ends every probe of c still in flight with err.

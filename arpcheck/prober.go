@@ -1,15 +1,16 @@
 package arpcheck
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -79,11 +80,13 @@ type Prober struct {
 	monitors map[*monitor]struct{}
 	groups   map[string]int // joined Ethernet multicast groups, by refcount
 	tasks    taskHeap
+	epoch    time.Time // the scheduler's time 0
 	seq      uint64
 	timer    Timer
 	timerAt  time.Time
 	bucket   bucket
 	wbuf     []byte
+	waddr    packet.Addr // destination of the frame in wbuf
 	stats    Stats
 	tick     uint64
 	checked  uint64 // tick of the last link/drop check
@@ -95,11 +98,14 @@ type Prober struct {
 		lastClaim time.Time
 	}
 	readerDone chan struct{}
+	inHand     atomic.Int64 // when the reader read the frame it holds (ns since epoch), or noFrame
 }
 
 // NewFromTransport returns a Prober that sends and reads frames through t, as
 // the interface ifi (its name and hardware address; ifi need not exist on this
-// host). The Prober owns t and closes it in Close.
+// host). The Prober owns t and closes it in Close. On Linux a *packet.Conn
+// gets the checks of the socket New opens: the link's flags (by ifi.Name) and
+// the socket's receive queue before each free verdict.
 func NewFromTransport(ifi *net.Interface, t Transport, opts Options) (*Prober, error) {
 	if err := checkInterface(ifi); err != nil {
 		return nil, err
@@ -107,6 +113,7 @@ func NewFromTransport(ifi *net.Interface, t Transport, opts Options) (*Prober, e
 	if t == nil {
 		return nil, fmt.Errorf("arpcheck: %w: nil transport", ErrBadOptions)
 	}
+	t = withLinkChecks(ifi, t)
 	if opts.Timing == (Timing{}) {
 		opts.Timing = RFC
 	}
@@ -150,6 +157,8 @@ func NewFromTransport(ifi *net.Interface, t Transport, opts Options) (*Prober, e
 	if p.clock == nil {
 		p.clock = RealClock
 	}
+	p.epoch = p.clock.Now()
+	p.inHand.Store(noFrame)
 	if p.maxIn == 0 {
 		p.maxIn = 1 << 16
 	}
@@ -194,106 +203,6 @@ func (p *Prober) Close() error {
 	err := p.t.Close()
 	<-p.readerDone
 	return err
-}
-
-// ---- scheduling ----
-
-// sched is the part of a scheduled task the heap needs.
-type sched struct {
-	at  time.Time
-	seq uint64
-	idx int // position in the heap, -1 when not queued
-}
-
-func (s *sched) base() *sched { return s }
-
-type task interface {
-	base() *sched
-	fire(p *Prober, now time.Time)
-}
-
-type taskHeap []task
-
-func (h taskHeap) Len() int { return len(h) }
-func (h taskHeap) Less(i, j int) bool {
-	a, b := h[i].base(), h[j].base()
-	if !a.at.Equal(b.at) {
-		return a.at.Before(b.at)
-	}
-	return a.seq < b.seq
-}
-func (h taskHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].base().idx = i
-	h[j].base().idx = j
-}
-func (h *taskHeap) Push(x any) {
-	t := x.(task)
-	t.base().idx = len(*h)
-	*h = append(*h, t)
-}
-func (h *taskHeap) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	t.base().idx = -1
-	return t
-}
-
-// schedule (re)queues t at time at. Callers hold p.mu and call arm afterwards.
-func (p *Prober) schedule(t task, at time.Time) {
-	s := t.base()
-	s.at = at
-	if s.idx >= 0 && s.idx < len(p.tasks) && p.tasks[s.idx] == t {
-		heap.Fix(&p.tasks, s.idx)
-		return
-	}
-	p.seq++
-	s.seq = p.seq
-	heap.Push(&p.tasks, t)
-}
-
-func (p *Prober) unschedule(t task) {
-	s := t.base()
-	if s.idx >= 0 && s.idx < len(p.tasks) && p.tasks[s.idx] == t {
-		heap.Remove(&p.tasks, s.idx)
-	}
-	s.idx = -1
-}
-
-// arm points the one timer at the earliest task.
-func (p *Prober) arm() {
-	if len(p.tasks) == 0 || p.closed {
-		return
-	}
-	at := p.tasks[0].base().at
-	if p.timer != nil && !p.timerAt.IsZero() && at.Equal(p.timerAt) {
-		return
-	}
-	d := max(at.Sub(p.clock.Now()), 0)
-	p.timerAt = at
-	if p.timer == nil {
-		p.timer = p.clock.AfterFunc(d, p.onTimer)
-		return
-	}
-	p.timer.Reset(d)
-}
-
-func (p *Prober) onTimer() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return
-	}
-	p.timerAt = time.Time{}
-	now := p.clock.Now()
-	p.tick++
-	for len(p.tasks) > 0 && !p.tasks[0].base().at.After(now) {
-		t := heap.Pop(&p.tasks).(task)
-		t.fire(p, now)
-	}
-	p.arm()
 }
 
 // checkLink verifies, at most once per timer tick, that the link is up and the
@@ -348,14 +257,26 @@ const (
 // sendFor sends the frame build makes for task t, which is rescheduled when the
 // rate limit or an ENOBUFS retry says "later" (sent false, err nil). err is a
 // send failure for good. tries counts t's failed attempts at this frame.
+//
+// A task the rate limit holds back reserves the next token free and is
+// rescheduled for when it comes, then sends without asking again: frames
+// leave in the order they were due, and each costs one reschedule however
+// long the queue (rescheduling every waiting task at each token made a
+// rate-limited /20 cost seconds of CPU).
 func (p *Prober) sendFor(t task, now time.Time, tries *int, build func([]byte) []byte) (sent bool, err error) {
 	frame := build(p.wbuf[:0])
 	p.wbuf = frame[:0]
-	if w, ok := p.bucket.take(now, len(frame)); !ok {
-		p.schedule(t, now.Add(w))
-		return false, nil
+	s := t.base()
+	if !s.reserved {
+		if w := p.bucket.reserve(now, len(frame)); w > 0 {
+			s.reserved = true
+			p.schedule(t, now.Add(w))
+			return false, nil
+		}
 	}
-	if _, err := p.t.WriteTo(frame, &packet.Addr{HardwareAddr: net.HardwareAddr(frame[0:6])}); err != nil {
+	s.reserved = false
+	p.waddr.HardwareAddr = net.HardwareAddr(frame[0:6])
+	if _, err := p.t.WriteTo(frame, &p.waddr); err != nil {
 		if d, ok := p.retryable(err, *tries); ok {
 			*tries++
 			p.log.Debug("arpcheck: send retry", "err", err, "backoff", d)
@@ -424,11 +345,35 @@ func (p *Prober) read() {
 			continue
 		}
 		failures = 0
-		p.dispatch(buf[:n])
+		// Until dispatched, the frame is one a free verdict must wait for
+		// if it came before the verdict was due (see behind).
+		at := p.clock.Now()
+		p.inHand.Store(int64(at.Sub(p.epoch)))
+		p.dispatch(buf[:n], at)
+		p.inHand.Store(noFrame)
 	}
 }
 
-func (p *Prober) dispatch(b []byte) {
+// noFrame is Prober.inHand when the reader holds no frame.
+const noFrame = math.MinInt64
+
+// behind reports whether frames received before now may not have been
+// dispatched yet: the reader holds one it read earlier (and waits for p.mu),
+// or the transport says frames wait in its queue.
+func (p *Prober) behind(now time.Time) bool {
+	if at := p.inHand.Load(); at != noFrame && at < int64(now.Sub(p.epoch)) {
+		return true
+	}
+	if q, ok := p.t.(ReadQueuer); ok {
+		queued, err := q.ReadQueued()
+		return err == nil && queued
+	}
+	return false
+}
+
+// dispatch runs frame b, read at time at, past every probe, claim and
+// monitor.
+func (p *Prober) dispatch(b []byte, at time.Time) {
 	f, err := ParseFrame(b)
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -441,13 +386,12 @@ func (p *Prober) dispatch(b []byte) {
 		}
 		return
 	}
-	now := p.clock.Now()
-	p.match(f.SenderIP, &f, now)
+	p.match(f.SenderIP, &f, at)
 	if f.TargetIP != f.SenderIP {
-		p.match(f.TargetIP, &f, now)
+		p.match(f.TargetIP, &f, at)
 	}
 	for m := range p.monitors {
-		m.observe(p, &f, now)
+		m.observe(p, &f, at)
 	}
 	p.arm()
 }
@@ -484,8 +428,7 @@ func (p *Prober) failAll(err error) {
 		}
 	}
 	for len(p.tasks) > 0 {
-		t := heap.Pop(&p.tasks).(task)
-		if a, ok := t.(*announcer); ok {
+		if a, ok := p.tasks.remove(0).task.(*announcer); ok {
 			a.end(err)
 		}
 	}
@@ -547,6 +490,7 @@ func checkAddr(a netip.Addr) (netip.Addr, error) {
 	return a, nil
 }
 
+// jitter draws a duration uniformly from [lo, hi].
 func (p *Prober) jitter(lo, hi time.Duration) time.Duration {
 	if hi <= lo {
 		return lo

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -101,7 +102,8 @@ func TestRFCSchedule(t *testing.T) {
 	got, _, err := probeAll(t, p, arpcheck.BatchOptions{}, addrs...)
 	require.NoError(t, err)
 	require.Len(t, got, 62)
-	firsts := map[time.Duration]bool{}
+	firsts, gaps := map[time.Duration]bool{}, map[time.Duration]bool{}
+	var short, long int // gaps in the lower and upper quarter of [PROBE_MIN, PROBE_MAX]
 	for _, a := range addrs {
 		r := got[a]
 		require.Equal(t, arpcheck.Free, r.Status, a)
@@ -115,6 +117,13 @@ func TestRFCSchedule(t *testing.T) {
 			gap := probes[i].At.Sub(probes[i-1].At)
 			assert.GreaterOrEqual(t, gap, arpcheck.RFCProbeMin, "%s: gap %d", a, i)
 			assert.LessOrEqual(t, gap, arpcheck.RFCProbeMax, "%s: gap %d", a, i)
+			gaps[gap] = true
+			switch {
+			case gap < arpcheck.RFCProbeMin+250*time.Millisecond:
+				short++
+			case gap > arpcheck.RFCProbeMax-250*time.Millisecond:
+				long++
+			}
 		}
 		assert.Equal(t, arpcheck.RFCAnnounceWait, r.Decided.Sub(probes[2].At), "%s: ANNOUNCE_WAIT", a)
 		assert.Equal(t, probes[0].At, r.Started)
@@ -123,6 +132,10 @@ func TestRFCSchedule(t *testing.T) {
 		assert.LessOrEqual(t, total, 7*time.Second)
 	}
 	assert.Greater(t, len(firsts), 50, "each address has its own jitter")
+	assert.Greater(t, len(gaps), 100, "each gap has its own jitter")
+	// 124 gaps drawn uniformly: about 31 in each quarter.
+	assert.Greater(t, short, 10, "gaps near PROBE_MIN")
+	assert.Greater(t, long, 10, "gaps near PROBE_MAX")
 }
 
 // 10,000 addresses on the RFC schedule: 7 s of protocol on the fake clock.
@@ -420,7 +433,74 @@ func TestCancelledIsUnknown(t *testing.T) {
 	cancel()
 	r, err = p.Probe(ctx, addr11)
 	assert.ErrorIs(t, err, context.Canceled)
+	assert.ErrorIs(t, err, arpcheck.ErrNoProbeSent)
 	assert.Equal(t, arpcheck.Unknown, r.Status)
+	assert.Equal(t, addr11, r.Addr, "the result names the address")
+	assert.Equal(t, "context canceled", r.Reason)
+}
+
+// A context that ends while a long sequence is read stops the reading: a /8
+// is not read to the end of the in-flight window first.
+func TestCancelledWhileReadingSequence(t *testing.T) {
+	_, p, _ := newNet(t, arpcheck.Options{Timing: arpcheck.RFC})
+	ctx, cancel := context.WithCancel(ctxT(t))
+	read := 0
+	addrs := func(yield func(netip.Addr) bool) {
+		for a := range arpcheck.Hosts(netip.MustParsePrefix("10.0.0.0/8")) {
+			if read++; read == 100 {
+				cancel()
+			}
+			if !yield(a) {
+				return
+			}
+		}
+	}
+	results := 0
+	err := p.ProbeAll(ctx, addrs, arpcheck.BatchOptions{}, func(r arpcheck.Result) {
+		results++
+		assert.Equal(t, arpcheck.Unknown, r.Status, r.Addr)
+		assert.ErrorIs(t, r.Err, context.Canceled, r.Addr)
+	})
+	require.ErrorIs(t, err, context.Canceled)
+	assert.ErrorIs(t, err, arpcheck.ErrNoProbeSent)
+	assert.Equal(t, 100, read, "reading stops at the address in hand when ctx ended")
+	assert.Equal(t, 100, results, "every address read is reported")
+	assert.Zero(t, p.Stats().FramesSent)
+}
+
+// Verdicts reach the caller while the sequence is still being read, so a
+// slow or endless source of addresses does not hold answers back.
+func TestVerdictsWhileReadingSequence(t *testing.T) {
+	n := arpchecktest.NewNetwork(arpchecktest.Options{})
+	t.Cleanup(n.Close)
+	n.AddHolder(peerMAC, arpchecktest.HostOptions{}, addr10)
+	ep := n.Attach("eth0", ourMAC)
+	// The wall clock: verdicts come while this goroutine reads the sequence,
+	// which the fake clock (standing still while it is read) never allows.
+	p, err := arpcheck.NewFromTransport(ep.Interface(), ep, arpcheck.Options{Timing: arpcheck.Scaled(50 * time.Millisecond)})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	// After the held address, a slow source: one more address every 2 ms,
+	// until the held address's verdict is out or 5,000 addresses (10 s).
+	var held arpcheck.Result
+	read := 0
+	addrs := func(yield func(netip.Addr) bool) {
+		for a := addr10; read < 5000 && !held.Addr.IsValid(); a = a.Next() {
+			if read++; read > 1 {
+				time.Sleep(2 * time.Millisecond)
+			}
+			if !yield(a) {
+				return
+			}
+		}
+	}
+	require.NoError(t, p.ProbeAll(ctxT(t), addrs, arpcheck.BatchOptions{}, func(r arpcheck.Result) {
+		if r.Addr == addr10 {
+			held = r
+		}
+	}))
+	assert.Equal(t, "192.0.2.10 in use by 02:00:00:00:00:02", held.String())
+	assert.Less(t, read, 5000, "it came while the sequence was read")
 }
 
 func TestStopOnConflict(t *testing.T) {
@@ -529,6 +609,28 @@ func TestIPv6DAD(t *testing.T) {
 	assert.Len(t, reported, 2)
 }
 
+// failJoin is an endpoint whose multicast joins fail.
+type failJoin struct{ *arpchecktest.Endpoint }
+
+func (failJoin) JoinGroup(net.HardwareAddr) error { return syscall.ENOSPC }
+
+// An address that cannot even start (here: the solicited-node group cannot be
+// joined) is reported Unknown, and the call fails with no probe sent.
+func TestProbeThatCannotStart(t *testing.T) {
+	n := arpchecktest.NewNetwork(arpchecktest.Options{})
+	t.Cleanup(n.Close)
+	ep := n.Attach("eth0", ourMAC)
+	p, err := arpcheck.NewFromTransport(ep.Interface(), failJoin{ep}, arpcheck.Options{Timing: arpcheck.Fast, Clock: n.Clock()})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	r, err := p.Probe(ctxT(t), v6addr)
+	require.ErrorIs(t, err, syscall.ENOSPC)
+	assert.ErrorIs(t, err, arpcheck.ErrNoProbeSent)
+	assert.Equal(t, arpcheck.Unknown, r.Status)
+	assert.Equal(t, v6addr, r.Addr)
+	assert.ErrorIs(t, r.Err, syscall.ENOSPC)
+}
+
 func TestIPv6JoinsGroupToHearOtherProbers(t *testing.T) {
 	n, p, ep := newNet(t, arpcheck.Options{Timing: arpcheck.RFC})
 	n.AddProber(peerMAC, arpchecktest.HostOptions{}, v6addr, 500*time.Millisecond)
@@ -546,10 +648,28 @@ func TestIPv6JoinsGroupToHearOtherProbers(t *testing.T) {
 
 func TestMaxInFlightBoundsMemoryOfPrefix(t *testing.T) {
 	_, p, _ := newNet(t, arpcheck.Options{Timing: arpcheck.Fast, MaxInFlight: 256, Rate: arpcheck.Unlimited})
-	count := 0
-	err := p.ProbePrefix(ctxT(t), netip.MustParsePrefix("10.1.0.0/20"), arpcheck.BatchOptions{}, func(r arpcheck.Result) { count++ })
+	type edge struct {
+		at   time.Time
+		step int
+	}
+	var edges []edge // +1 at each first probe, -1 at each verdict
+	err := p.ProbePrefix(ctxT(t), netip.MustParsePrefix("10.1.0.0/20"), arpcheck.BatchOptions{}, func(r arpcheck.Result) {
+		edges = append(edges, edge{r.Started, 1}, edge{r.Decided, -1})
+	})
 	require.NoError(t, err)
-	assert.Equal(t, 4094, count)
+	assert.Len(t, edges, 2*4094)
+	slices.SortStableFunc(edges, func(a, b edge) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return a.step - b.step // a verdict frees its slot before the next starts
+	})
+	inFlight, most := 0, 0
+	for _, e := range edges {
+		inFlight += e.step
+		most = max(most, inFlight)
+	}
+	assert.Equal(t, 256, most, "the window is used, and never exceeded")
 }
 
 func TestRateLimit(t *testing.T) {
@@ -563,6 +683,34 @@ func TestRateLimit(t *testing.T) {
 		assert.GreaterOrEqual(t, frames[i].At.Sub(frames[i-1].At), 10*time.Millisecond, "frame %d", i)
 	}
 	assert.GreaterOrEqual(t, n.Clock().Now().Sub(start), 170*time.Millisecond)
+}
+
+// A prefix far larger than the burst, at DefaultRate: the frames leave at the
+// rate, and the frames held back cost the scheduler one reschedule each (it
+// once rescheduled every waiting frame at each token: minutes for a /18).
+func TestRateLimitedLargePrefix(t *testing.T) {
+	n, p, _ := newNet(t, arpcheck.Options{Timing: arpcheck.Fast})
+	start := n.Clock().Now()
+	free := 0
+	require.NoError(t, p.ProbePrefix(ctxT(t), netip.MustParsePrefix("10.0.0.0/18"), arpcheck.BatchOptions{}, func(r arpcheck.Result) {
+		if r.Status == arpcheck.Free {
+			free++
+		}
+	}))
+	assert.Equal(t, 16382, free)
+	frames := n.FramesFrom(ourMAC)
+	require.Len(t, frames, 3*16382)
+	rate, burst := arpcheck.DefaultRate.PacketsPerSecond, arpcheck.DefaultRate.Burst
+	perTen := map[int64]int{} // frames in each 10 ms of fake time
+	for _, f := range frames {
+		perTen[int64(f.At.Sub(start)/(10*time.Millisecond))]++
+	}
+	for slot, count := range perTen {
+		assert.LessOrEqual(t, count, int(rate/100)+burst, "frames in the 10 ms from %d ms", slot*10)
+	}
+	took := frames[len(frames)-1].At.Sub(frames[0].At)
+	assert.GreaterOrEqual(t, took, time.Duration(float64(len(frames)-burst)/rate*float64(time.Second)))
+	assert.Less(t, took, time.Duration(float64(len(frames))/rate*float64(time.Second))+arpcheck.Fast.Longest(), "and not slower")
 }
 
 func TestResultJSON(t *testing.T) {
@@ -584,6 +732,9 @@ func TestResultJSON(t *testing.T) {
 	assert.JSONEq(t, `{"addr":"192.0.2.11","status":"unknown","reason":"link down","probes_sent":0}`, string(b))
 	var s arpcheck.Status
 	assert.Error(t, s.UnmarshalText([]byte("maybe")))
+	var h arpcheck.Holder
+	assert.ErrorContains(t, json.Unmarshal([]byte(`{"mac":"02:00:00:00:00:02","kind":"answerd"}`), &h), `holder kind "answerd"`)
+	assert.ErrorContains(t, json.Unmarshal([]byte(`{"mac":"02:00:00:00:00"}`), &h), `holder mac "02:00:00:00:00"`)
 }
 
 func TestHosts(t *testing.T) {
@@ -657,6 +808,64 @@ func TestClosed(t *testing.T) {
 	_, err := p.Probe(ctxT(t), addr10)
 	assert.True(t, errors.Is(err, arpcheck.ErrClosed), "%v", err)
 	require.NoError(t, p.Close(), "closing twice is fine")
+}
+
+// queuedTransport is an endpoint that says frames wait in its queue while
+// queued is set, as a socket does when the reader falls behind.
+type queuedTransport struct {
+	*arpchecktest.Endpoint
+	queued atomic.Bool
+}
+
+func (q *queuedTransport) ReadQueued() (bool, error) { return q.queued.Load(), nil }
+
+// A reply that arrived before the verdict was due but was not read yet still
+// counts: the free verdict waits for the reader, and gives up as Unknown,
+// never as free, if the reader does not catch up.
+func TestVerdictWaitsForUnreadFrames(t *testing.T) {
+	n := arpchecktest.NewNetwork(arpchecktest.Options{})
+	t.Cleanup(n.Close)
+	ep := n.Attach("eth0", ourMAC)
+	qt := &queuedTransport{Endpoint: ep}
+	p, err := arpcheck.NewFromTransport(ep.Interface(), qt, arpcheck.Options{Timing: arpcheck.Fast, Clock: n.Clock()})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	n.Clock().SetAuto(false)
+
+	probe := func(addr netip.Addr) <-chan arpcheck.Result {
+		done := make(chan arpcheck.Result, 1)
+		go func() { r, _ := p.Probe(ctxT(t), addr); done <- r }()
+		for len(sentProbes(n, addr)) < 3 { // all three probes out, none answered
+			n.Clock().Advance(time.Millisecond)
+		}
+		return done
+	}
+
+	// The reply is "in the queue" when the verdict comes due; it is read a
+	// little later.
+	done := probe(addr10)
+	qt.queued.Store(true)
+	n.Clock().Advance(arpcheck.Fast.AnnounceWait)
+	select {
+	case r := <-done:
+		t.Fatalf("verdict while frames were unread: %v", r)
+	default:
+	}
+	n.Inject("late holder", arpcheck.AppendARPReply(nil, peerMAC, addr10, ourMAC, netip.IPv4Unspecified()))
+	qt.queued.Store(false)
+	n.WaitIdle()
+	n.Clock().Advance(arpcheck.Fast.Linger + time.Millisecond)
+	r := <-done
+	assert.Equal(t, arpcheck.InUse, r.Status, "%v", r)
+
+	// A reader that never catches up: Unknown.
+	n.ResetLog()
+	done = probe(addr11)
+	qt.queued.Store(true)
+	n.Clock().Advance(arpcheck.Fast.AnnounceWait + 20*time.Millisecond)
+	r = <-done
+	assert.Equal(t, arpcheck.Unknown, r.Status)
+	assert.Contains(t, r.Reason, "unread")
 }
 
 // Frames the socket dropped while an address was probed may have held its

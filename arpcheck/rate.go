@@ -42,14 +42,15 @@ func (r Rate) validate() error {
 	return nil
 }
 
-// bucket is a token bucket. In packet mode a frame costs 1 token, in bit mode
-// its wire size in bits.
+// bucket is a token bucket, kept as the time by which it will have refilled
+// every token spent (the GCRA's theoretical arrival time), in whole
+// nanoseconds so that frames held back leave exactly the rate apart. In packet
+// mode a frame costs 1 token, in bit mode its wire size in bits.
 type bucket struct {
-	perSec   float64 // tokens per second
-	capacity float64
-	tokens   float64
+	perSec   float64 // tokens per second; +Inf for no limit
+	capacity float64 // tokens
 	bits     bool
-	last     time.Time
+	full     time.Time // when the bucket is full again
 }
 
 func newBucket(r Rate) bucket {
@@ -62,32 +63,30 @@ func newBucket(r Rate) bucket {
 		b.perSec, b.bits = r.BitsPerSecond, true
 		b.capacity = burst * wireBits(minFrameLen)
 	}
-	b.tokens = b.capacity
 	return b
 }
 
 func wireBits(frameLen int) float64 { return float64(frameLen+24) * 8 }
 
-// take spends the tokens for a frame of n bytes at now, or says how long to wait
-// until they are there.
-func (b *bucket) take(now time.Time, n int) (wait time.Duration, ok bool) {
+// reserve spends the tokens for a frame of n bytes asked for at now, and says
+// how long the frame must wait for them: 0 when the bucket has them, otherwise
+// until it has refilled them, the bucket being in debt meanwhile. Frames
+// reserved one after the other so leave in that order, at the rate.
+func (b *bucket) reserve(now time.Time, n int) (wait time.Duration) {
 	if math.IsInf(b.perSec, 1) {
-		return 0, true
-	}
-	if !b.last.IsZero() && now.After(b.last) {
-		b.tokens = min(b.capacity, b.tokens+now.Sub(b.last).Seconds()*b.perSec)
-	}
-	if b.last.IsZero() || now.After(b.last) {
-		b.last = now
+		return 0
 	}
 	cost := 1.0
 	if b.bits {
 		cost = min(wireBits(n), b.capacity)
 	}
-	if b.tokens >= cost {
-		b.tokens -= cost
-		return 0, true
+	refill := time.Duration(math.Ceil(cost / b.perSec * float64(time.Second)))
+	// How far the bucket may be below full and still hold cost tokens.
+	slack := time.Duration((b.capacity - cost) / b.perSec * float64(time.Second))
+	if b.full.Before(now) {
+		b.full = now
 	}
-	wait = time.Duration(math.Ceil((cost - b.tokens) / b.perSec * float64(time.Second)))
-	return max(wait, time.Microsecond), false
+	wait = max(b.full.Sub(now)-slack, 0)
+	b.full = b.full.Add(refill)
+	return wait
 }

@@ -85,14 +85,15 @@ type Holder struct {
 	// EthSrc is the frame's Ethernet source. It differs from MAC behind some
 	// bridges, proxies and spoofers.
 	EthSrc net.HardwareAddr
-	Kind   HolderKind
+	Kind   HolderKind // answered, or only probed
 	// FirstSeen and LastSeen are when the first and last frame from this holder
 	// were read from the socket; Frames counts them.
 	FirstSeen, LastSeen time.Time
 	Frames              int
-	// ProxyARP is set when this MAC answered for at least ProxyHintMin probed
-	// addresses of the same call: likely a router doing proxy ARP rather than
-	// hosts that each hold an address.
+	// ProxyARP is set when this MAC had answered for at least ProxyHintMin
+	// probed addresses of the same call by the time this verdict was reached:
+	// likely a router doing proxy ARP rather than hosts that each hold an
+	// address. Verdicts reached before that many answers do not have it.
 	ProxyARP bool
 }
 
@@ -150,6 +151,9 @@ func (h *Holder) UnmarshalJSON(b []byte) error {
 		h.Kind = Answered
 	case "probing":
 		h.Kind = Probing
+	case "unknown", "": // what the zero HolderKind marshals to
+	default:
+		return fmt.Errorf("arpcheck: holder kind %q: want answered or probing", j.Kind)
 	}
 	return nil
 }

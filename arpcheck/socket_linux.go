@@ -53,7 +53,17 @@ func New(ifi *net.Interface, opts Options) (*Prober, error) {
 	return p, nil
 }
 
-// linuxConn adds LinkState to a packet socket. The flags are read with an ioctl
+// withLinkChecks gives a *packet.Conn on Linux what the socket New opens has:
+// LinkState and ReadQueued, so that a Prober on it notices a link down or
+// without carrier, and replies not yet read, before a free verdict.
+func withLinkChecks(ifi *net.Interface, t Transport) Transport {
+	if c, ok := t.(*packet.Conn); ok {
+		return &linuxConn{Conn: c, name: ifi.Name}
+	}
+	return t
+}
+
+// linuxConn adds LinkState and ReadQueued to a packet socket. The flags are read with an ioctl
 // on the socket itself, so they come from the socket's network namespace
 // whichever thread asks.
 type linuxConn struct {
@@ -86,6 +96,21 @@ func (c *linuxConn) LinkState() (LinkState, error) {
 		Carrier: flags&unix.IFF_RUNNING != 0,
 		NoARP:   flags&unix.IFF_NOARP != 0,
 	}, nil
+}
+
+// ReadQueued reports whether frames wait in the socket's receive queue: for a
+// packet socket SIOCINQ gives the length of the first.
+func (c *linuxConn) ReadQueued() (bool, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false, err
+	}
+	var n int
+	var ioErr error
+	if err := rc.Control(func(fd uintptr) { n, ioErr = unix.IoctlGetInt(int(fd), unix.SIOCINQ) }); err != nil {
+		return false, err
+	}
+	return n > 0, ioErr
 }
 
 // growReadBuffer asks for a receive buffer of n bytes, past rmem_max when

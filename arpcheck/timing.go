@@ -7,9 +7,10 @@ import (
 
 // Timing is the schedule of probes and announcements, with RFC 5227's names.
 // Every probed address runs this schedule on its own, with its own jitter: a
-// first probe after a random wait in [0, ProbeWait), ProbeNum probes spaced by a
-// random gap in [ProbeMin, ProbeMax], then AnnounceWait of listening before the
-// address is declared free.
+// first probe after a random wait in [0, ProbeWait], ProbeNum probes spaced by a
+// random gap in [ProbeMin, ProbeMax], then AnnounceWait of listening after the
+// last probe before the address is declared free. Both waits are drawn
+// uniformly, to the nanosecond, from Options.Rand (RFC 5227 §2.1.1).
 type Timing struct {
 	ProbeWait         time.Duration // random delay before the first probe
 	ProbeNum          int           // number of probes
@@ -41,8 +42,8 @@ const (
 	RFCDefendInterval    = 10 * time.Second
 )
 
-// RFC is the exact RFC 5227 schedule: an address is decided 4 to 7 seconds after
-// it is first probed.
+// RFC is the exact RFC 5227 schedule: a free address is decided 4 to 7 seconds
+// after probing starts (4 to 6 after its first probe).
 var RFC = Timing{
 	ProbeWait:         RFCProbeWait,
 	ProbeNum:          RFCProbeNum,

@@ -11,13 +11,14 @@ import (
 
 // Transport carries whole Ethernet frames for a Prober. *packet.Conn from
 // github.com/mdlayher/packet satisfies it, and so does arpchecktest's in-memory
-// endpoint. ReadFrom must return an error once Close has been called.
+// endpoint. ReadFrom must return an error once Close has been called. WriteTo
+// must not keep b or addr after it returns: the Prober reuses both.
 //
 // A transport may also implement JoinGroup (needed for IPv6 DAD, to hear other
-// hosts' solicitations), Stats (receive drops are then reported) and
-// LinkState (the link is then checked before each call and before each free
-// verdict); *packet.Conn has the first two, and the transport New opens has all
-// three.
+// hosts' solicitations), Stats (receive drops are then reported), LinkState
+// (the link is then checked before each call and before each free verdict) and
+// ReadQueuer; *packet.Conn has the first two, and gets the other two from
+// NewFromTransport on Linux, like the transport New opens.
 type Transport interface {
 	ReadFrom(b []byte) (int, net.Addr, error)
 	WriteTo(b []byte, addr net.Addr) (int, error)
@@ -34,6 +35,14 @@ type LinkState struct {
 // LinkStater is the optional interface of a Transport that can report its link.
 type LinkStater interface {
 	LinkState() (LinkState, error)
+}
+
+// ReadQueuer is the optional interface of a Transport that can tell whether
+// frames it received wait to be read. Before it declares an address free, a
+// Prober waits until frames that arrived in time have been read, since the
+// answer may be among them; the transport New opens has it (SIOCINQ).
+type ReadQueuer interface {
+	ReadQueued() (bool, error)
 }
 
 type groupJoiner interface {

@@ -17,12 +17,11 @@ type Host struct {
 	addrs   map[netip.Addr]bool
 	prefix  netip.Prefix // proxy ARP: answer for every address in it
 	delay   time.Duration
-	act     func(h *Host, f *arpcheck.Frame, raw []byte)
+	act     func(h *Host, f arpcheck.Frame) // what the host does with a frame it reads
 	timer   *fakeTimer
 	every   time.Duration
 	tick    func(h *Host)
 	removed bool
-	seen    int // frames received
 }
 
 func (h *Host) hwaddr() net.HardwareAddr { return h.mac }
@@ -36,12 +35,11 @@ func (h *Host) receive(n *Network, b []byte) {
 	if h.act == nil || string(b[6:12]) == string(h.mac) {
 		return
 	}
-	h.seen++
-	f, err := arpcheck.ParseFrame(b)
-	if err != nil {
-		return
+	// The frame goes by value: a pointer handed to a func value would make
+	// every frame read by every host a heap allocation.
+	if f, err := arpcheck.ParseFrame(b); err == nil {
+		h.act(h, f)
 	}
-	h.act(h, &f, b)
 }
 
 // MAC returns the host's hardware address.
@@ -70,7 +68,7 @@ func (h *Host) send(b []byte) {
 		h.n.sendLocked(h, h.name, b)
 		return
 	}
-	data := append([]byte(nil), b...)
+	data := h.n.copyLocked(b)
 	h.n.clock.afterLocked(h.delay, func() {
 		h.n.mu.Lock()
 		defer h.n.mu.Unlock()
@@ -143,7 +141,7 @@ func (h *Host) holds(a netip.Addr) bool {
 	return h.addrs[a] || (h.prefix.IsValid() && a.Is4() && h.prefix.Contains(a))
 }
 
-func (h *Host) answer(f *arpcheck.Frame, raw []byte) {
+func (h *Host) answer(f arpcheck.Frame) {
 	switch f.Op {
 	case arpcheck.OpARPRequest:
 		if h.holds(f.TargetIP) && f.SenderIP != f.TargetIP {
@@ -225,7 +223,7 @@ func Garbage(mac net.HardwareAddr) [][]byte {
 // NDP options. A prober must count and ignore them.
 func (n *Network) AddGarbage(mac net.HardwareAddr, opts HostOptions) *Host {
 	junk := Garbage(mac)
-	h := &Host{act: func(h *Host, f *arpcheck.Frame, raw []byte) {
+	h := &Host{act: func(h *Host, f arpcheck.Frame) {
 		if f.Op != arpcheck.OpARPRequest && f.Op != arpcheck.OpNeighborSolicit {
 			return
 		}

@@ -53,9 +53,10 @@ type Network struct {
 	ports   []port
 	rng     *rand.Rand
 	imp     Impairments
-	log     []Frame
+	log     []Frame // a ring of at most logMax frames once full
+	logHead int     // index of the oldest frame in a full log
 	logMax  int
-	logSkip int // frames dropped from the front of the log
+	slab    []byte // frame bytes are copied into it, saving an allocation each
 	queue   int
 	closed  bool
 }
@@ -159,7 +160,7 @@ func (n *Network) detach(p port) {
 // delayed, duplicated or echoed as the impairments say, and handed to every
 // port whose address filter accepts it.
 func (n *Network) sendLocked(src port, from string, b []byte) {
-	data := append([]byte(nil), b...)
+	data := n.copyLocked(b)
 	lost := n.imp.Loss > 0 && n.rng.Float64() < n.imp.Loss
 	n.logLocked(Frame{At: n.clock.now, From: from, Data: data, Lost: lost})
 	if lost {
@@ -188,9 +189,9 @@ func (n *Network) deliverLocked(src port, data []byte, echo bool) {
 		return
 	}
 	dst := net.HardwareAddr(data[0:6])
-	// Ports may attach while a frame is handled: iterate over a snapshot.
-	ports := append([]port(nil), n.ports...)
-	for _, p := range ports {
+	// n.ports cannot change meanwhile: attaching and detaching take n.mu,
+	// which the caller holds through every nested delivery.
+	for _, p := range n.ports {
 		if p == src && !echo {
 			continue
 		}
@@ -201,13 +202,25 @@ func (n *Network) deliverLocked(src port, data []byte, echo bool) {
 	n.cond.Broadcast()
 }
 
+// logLocked adds f to the log; once the log holds logMax frames each new one
+// replaces the oldest.
 func (n *Network) logLocked(f Frame) {
-	if len(n.log) >= n.logMax {
-		drop := len(n.log) - n.logMax + 1
-		n.log = append(n.log[:0], n.log[drop:]...)
-		n.logSkip += drop
+	if len(n.log) < n.logMax {
+		n.log = append(n.log, f)
+		return
 	}
-	n.log = append(n.log, f)
+	n.log[n.logHead] = f
+	n.logHead = (n.logHead + 1) % len(n.log)
+}
+
+// copyLocked returns a copy of frame b that nothing else will write to.
+func (n *Network) copyLocked(b []byte) []byte {
+	if cap(n.slab)-len(n.slab) < len(b) {
+		n.slab = make([]byte, 0, max(64<<10, len(b)))
+	}
+	start := len(n.slab)
+	n.slab = append(n.slab, b...)
+	return n.slab[start:len(n.slab):len(n.slab)]
 }
 
 // Frame is one frame put on the wire.
@@ -234,7 +247,7 @@ func (f Frame) String() string {
 func (n *Network) Frames() []Frame {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return append([]Frame(nil), n.log...)
+	return append(append(make([]Frame, 0, len(n.log)), n.log[n.logHead:]...), n.log[:n.logHead]...)
 }
 
 // FramesFrom returns the logged frames whose Ethernet source is mac.
@@ -252,7 +265,8 @@ func (n *Network) FramesFrom(mac net.HardwareAddr) []Frame {
 func (n *Network) ResetLog() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.log, n.logSkip = nil, 0
+	clear(n.log)
+	n.log, n.logHead = n.log[:0], 0
 }
 
 // ---- endpoints ----
@@ -396,7 +410,7 @@ func (e *Endpoint) WriteTo(b []byte, addr net.Addr) (int, error) {
 	}
 	if e.noCarrier {
 		// The frame leaves the socket and goes nowhere, as on a cable pulled out.
-		n.logLocked(Frame{At: n.clock.now, From: e.name, Data: append([]byte(nil), b...), Lost: true})
+		n.logLocked(Frame{At: n.clock.now, From: e.name, Data: n.copyLocked(b), Lost: true})
 		return len(b), nil
 	}
 	n.sendLocked(e, e.name, b)

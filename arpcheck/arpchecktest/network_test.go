@@ -369,7 +369,13 @@ func TestInjectAndLog(t *testing.T) {
 	frames := n.Frames()
 	require.Len(t, frames, 2, "the log keeps the newest LogLimit frames")
 	assert.Equal(t, "script", frames[0].From)
+	assert.Contains(t, frames[0].String(), "192.0.2.1", "oldest first")
 	assert.Contains(t, frames[1].String(), "192.0.2.2")
+	n.Inject("script", arpcheck.AppendAnnouncement(nil, macB, netip.MustParseAddr("192.0.2.3")))
+	frames = n.Frames()
+	require.Len(t, frames, 2)
+	assert.Contains(t, frames[0].String(), "192.0.2.2", "oldest first, past the end of the ring")
+	assert.Contains(t, frames[1].String(), "192.0.2.3")
 	n.ResetLog()
 	assert.Empty(t, n.Frames())
 }
