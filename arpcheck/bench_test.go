@@ -257,7 +257,7 @@ func BenchmarkLAN(b *testing.B) {
 	// part before the prober's reader had the frame (Holder.FirstSeen).
 	//
 	// With StopOnConflict the first conflict is reported at once. Without it
-	// (stream) every InUse verdict waits Timing.Linger (20 ms with Fast) for
+	// (stream) every InUse verdict waits Timing.Linger (5.7 ms with Fast) for
 	// further holders; stream-linger0 sets Linger to 0.
 	noLinger := arpcheck.Fast
 	noLinger.Linger = 0

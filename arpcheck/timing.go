@@ -66,8 +66,11 @@ var Fast = Scaled(200 * time.Millisecond)
 
 // Scaled returns RFC with the probing part (ProbeWait, ProbeMin, ProbeMax,
 // AnnounceWait) shrunk so that the longest schedule, 7 s in RFC, lasts total.
-// Linger is scaled too, with a floor of 20 ms, so that a second holder answering
-// a little later is still named. A total of 0 or less returns RFC.
+// Linger is scaled too (5.7 ms in Fast), with a floor of 5 ms: holders on one
+// segment answer the same broadcast probe within a millisecond of each other,
+// so a short linger still names them all while a controller streaming results
+// hears of a conflict within 10 ms of the first reply. A total of 0 or less
+// returns RFC.
 func Scaled(total time.Duration) Timing {
 	t := RFC
 	if total <= 0 {
@@ -81,7 +84,7 @@ func Scaled(total time.Duration) Timing {
 	t.ProbeWait, t.ProbeMin, t.ProbeMax = unit, unit, 2*unit
 	// The remainder, so that rounding never makes the schedule overrun total.
 	t.AnnounceWait = total - t.ProbeWait - (RFCProbeNum-1)*t.ProbeMax
-	t.Linger = max(scale(RFC.Linger), 20*time.Millisecond)
+	t.Linger = max(scale(RFC.Linger), 5*time.Millisecond)
 	return t
 }
 
