@@ -217,7 +217,8 @@ func TestRandomSpreadsAndStaysCompact(t *testing.T) {
 	require.NoError(t, err)
 	seen := map[netip.Addr]bool{}
 	pages := map[Count]bool{}
-	ps := a.state("p")
+	ps, err := a.state("p")
+	require.NoError(t, err)
 	for _, l := range ls {
 		require.False(t, seen[l.Addr])
 		seen[l.Addr] = true
@@ -533,10 +534,10 @@ func TestVerifyDetectsCorruption(t *testing.T) {
 		msg     string
 	}{
 		{"lease outside pool", func(t *testing.T, st *MemoryStore) {
-			put(t, st, ownerKey("p", "evil"), encodeOwner([]leaseEntry{{addr: addr("10.0.1.9"), gen: 1}}))
+			put(t, st, ownerKey("p", "evil"), encodeOwner([]leaseEntry{newLeaseEntry(addr("10.0.1.9"), 1, 0)}))
 		}, "not allocatable"},
 		{"two owners", func(t *testing.T, st *MemoryStore) {
-			put(t, st, ownerKey("p", "evil"), encodeOwner([]leaseEntry{{addr: addr("10.0.0.1"), gen: 1}}))
+			put(t, st, ownerKey("p", "evil"), encodeOwner([]leaseEntry{newLeaseEntry(addr("10.0.0.1"), 1, 0)}))
 		}, "already has an owner"},
 		{"bit without owner", func(t *testing.T, st *MemoryStore) {
 			kvs := scanAll(t, st, pagePrefix)
@@ -545,7 +546,7 @@ func TestVerifyDetectsCorruption(t *testing.T) {
 			put(t, st, kvs[0].Key, pg)
 		}, "have no owner"},
 		{"owner without bit", func(t *testing.T, st *MemoryStore) {
-			put(t, st, ownerKey("p", "evil"), encodeOwner([]leaseEntry{{addr: addr("10.0.0.200"), gen: 1}}))
+			put(t, st, ownerKey("p", "evil"), encodeOwner([]leaseEntry{newLeaseEntry(addr("10.0.0.200"), 1, 0)}))
 		}, "page bit is clear"},
 		{"bad count", func(t *testing.T, st *MemoryStore) {
 			kvs := scanAll(t, st, pagePrefix)
@@ -554,7 +555,7 @@ func TestVerifyDetectsCorruption(t *testing.T) {
 			put(t, st, kvs[0].Key, pg)
 		}, "counts 99 taken"},
 		{"future generation", func(t *testing.T, st *MemoryStore) {
-			put(t, st, ownerKey("p", "o"), encodeOwner([]leaseEntry{{addr: addr("10.0.0.1"), gen: 77}}))
+			put(t, st, ownerKey("p", "o"), encodeOwner([]leaseEntry{newLeaseEntry(addr("10.0.0.1"), 77, 0)}))
 		}, "never issued"},
 		{"stray key", func(t *testing.T, st *MemoryStore) { put(t, st, keyPrefix+"junk", []byte("x")) }, "unknown key"},
 		{"stale epoch page", func(t *testing.T, st *MemoryStore) {

@@ -56,7 +56,23 @@ func (a *Allocator) AllocateN(ctx context.Context, pool, owner string, n int) ([
 }
 
 func (a *Allocator) leaseOf(pool, owner string, e leaseEntry) Lease {
-	return Lease{Pool: pool, Addr: e.addr, Owner: owner, Generation: e.gen, Allocated: time.Unix(0, e.at).UTC()}
+	return Lease{Pool: pool, Addr: e.addr(), Owner: owner, Generation: e.gen, Allocated: time.Unix(0, e.at).UTC()}
+}
+
+// appendLeases appends the leases of es to out, converting an allocation
+// time once for each run of leases allocated together.
+func appendLeases(out []Lease, pool, owner string, es []leaseEntry) []Lease {
+	out = slices.Grow(out, len(es))
+	var t time.Time
+	var tAt int64
+	for i := range es {
+		e := &es[i]
+		if i == 0 || e.at != tAt {
+			t, tAt = time.Unix(0, e.at).UTC(), e.at
+		}
+		out = append(out, Lease{Pool: pool, Addr: e.addr(), Owner: owner, Generation: e.gen, Allocated: t})
+	}
+	return out
 }
 
 func (a *Allocator) readOwner(ctx context.Context, key string) ([]leaseEntry, uint64, error) {
@@ -74,32 +90,57 @@ func (a *Allocator) readOwner(ctx context.Context, key string) ([]leaseEntry, ui
 	return es, kvs[0].Revision, nil
 }
 
+// readOwnerRef reads owner's leases (appended to buf) and its record's
+// revision, through the store (generic) or from the MemoryStore's owner
+// index (whose shard the caller holds locked).
+func (a *Allocator) readOwnerRef(ctx context.Context, ps *poolState, ref *ownerRef, buf []leaseEntry) ([]leaseEntry, uint64, error) {
+	if ref.sh == nil {
+		return a.readOwner(ctx, ref.key)
+	}
+	es, rev, pos, err := ref.sh.read(ref.h, ref.owner, buf)
+	ref.pos = pos
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: key %q: %v", ErrCorrupt, ownerKey(ps.name, ref.owner), err)
+	}
+	return es, rev, nil
+}
+
 // allocate appends the leases to out.
 func (a *Allocator) allocate(ctx context.Context, pool, owner string, n int, want netip.Addr, out []Lease) ([]Lease, error) {
 	if err := checkOwner(owner); err != nil {
 		return nil, err
 	}
-	ps, err := a.locked(ctx, pool)
+	ps, err := a.state(pool)
 	if err != nil {
+		return nil, err
+	}
+	if ps.region != nil && a.opts.Verifier == nil && !want.IsValid() {
+		return a.allocateShared(ctx, ps, pool, owner, n, out)
+	}
+	ref := ps.ownerRef(owner)
+	if err := a.lockPool(ctx, ps, &ref); err != nil {
 		return nil, err
 	}
 	var ev *LevelEvent
 	defer func() {
-		ps.mu.Unlock()
+		a.unlockPool(ps, &ref)
 		a.fire(ev)
 	}()
-	okey := ownerKey(pool, owner)
+	// On a MemoryStore (shared) the state read under the locks is the
+	// store's own: nothing can be stale, so there is nothing to re-read.
+	shared := ps.region != nil
 	var (
+		one      [1]leaseEntry
 		entries  []leaseEntry
 		ownerRev uint64
 		known    bool // entries/ownerRev were read (else: assumed absent)
 		verified []Count
 		epoch    = ps.rec.Epoch
-		pageRead bool
-		reloaded bool
+		pageRead = shared
+		reloaded = shared
 	)
-	if n > 1 || want.IsValid() || a.opts.Verifier != nil {
-		if entries, ownerRev, err = a.readOwner(ctx, okey); err != nil {
+	if !shared && (n > 1 || want.IsValid() || a.opts.Verifier != nil) {
+		if entries, ownerRev, err = a.readOwner(ctx, ref.key); err != nil {
 			return nil, err
 		}
 		known = true
@@ -112,21 +153,26 @@ outer:
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		if shared {
+			// Read under the owner's shard lock, afresh on every round (a
+			// Verifier runs with the locks released).
+			if entries, ownerRev, err = a.readOwnerRef(ctx, ps, &ref, one[:0]); err != nil {
+				return nil, err
+			}
+			known = true
+		}
 		if ps.rec.Epoch != epoch {
 			verified, epoch = nil, ps.rec.Epoch
 		}
 		if known {
 			if want.IsValid() {
 				for _, e := range entries {
-					if e.addr == want {
+					if e.addr() == want {
 						return append(out, a.leaseOf(pool, owner, e)), nil
 					}
 				}
 			} else if len(entries) >= n {
-				for i := 0; i < n; i++ {
-					out = append(out, a.leaseOf(pool, owner, entries[i]))
-				}
-				return out, nil
+				return appendLeases(out, pool, owner, entries[:n]), nil
 			}
 		}
 		need := n - len(entries)
@@ -186,7 +232,7 @@ outer:
 				b.abort()
 				ps.restore(snap)
 			}
-			passed, err := a.verify(ctx, ps, cands)
+			passed, err := a.verify(ctx, ps, &ref, cands)
 			if err != nil {
 				return nil, err
 			}
@@ -200,67 +246,68 @@ outer:
 			continue
 		}
 		now := a.opts.Clock().UnixNano()
-		var one [1]leaseEntry
-		added := one[:0]
+		var addedBuf [1]leaseEntry
+		added := addedBuf[:0]
 		if need > 1 {
 			added = make([]leaseEntry, 0, need)
 		}
-		for i := 0; i < need; i++ {
-			var ord Count
-			switch {
-			case want.IsValid():
-				ord = wantOrd
-			case i < len(verified):
-				ord = verified[i]
-				if b.isTaken(ord) {
-					// Taken by another process meanwhile: verify anew.
-					verified = slices.Delete(verified, i, i+1)
-					b.abort()
-					ps.restore(snap)
-					continue outer
-				}
-			default:
-				var ok bool
-				if ord, ok = a.pick(b); !ok {
-					b.abort()
-					ps.restore(snap)
-					// Our view may be stale (other processes released
-					// addresses): read the store once before giving up.
-					if !reloaded {
-						reloaded = true
-						if err := a.load(ctx, ps); err != nil {
-							return nil, err
-						}
+		exhausted := false
+		if !want.IsValid() && len(verified) == 0 {
+			var ok bool
+			added, ok = a.takeN(b, need, now, added)
+			exhausted = !ok
+		} else {
+			for i := 0; i < need; i++ {
+				var ord Count
+				switch {
+				case want.IsValid():
+					ord = wantOrd
+				case i < len(verified):
+					ord = verified[i]
+					if b.isTaken(ord) {
+						// Taken by another process meanwhile: verify anew.
+						verified = slices.Delete(verified, i, i+1)
+						b.abort()
+						ps.restore(snap)
 						continue outer
 					}
-					return nil, ps.exhausted(a.opts.Clock)
+				default:
+					var ok bool
+					if ord, ok = a.pick(b); !ok {
+						exhausted = true
+					}
 				}
+				if exhausted {
+					break
+				}
+				gen := b.take(ord, true)
+				ps.noteAllocated(ord, !want.IsValid())
+				added = append(added, newLeaseEntry(ps.pool.addr(ord), gen, now))
 			}
-			gen := b.take(ord, true)
-			ps.noteAllocated(ord, !want.IsValid())
-			added = append(added, leaseEntry{addr: ps.pool.addr(ord), gen: gen, at: now})
+		}
+		if exhausted {
+			b.abort()
+			ps.restore(snap)
+			// Our view may be stale (other processes released addresses):
+			// read the store once before giving up.
+			if !reloaded {
+				reloaded = true
+				if err := a.load(ctx, ps); err != nil {
+					return nil, err
+				}
+				continue outer
+			}
+			return nil, ps.exhausted(a.opts.Clock)
 		}
 		ps.strategyOps(b)
-		b.snap = &snap
-		b.conds = append(b.conds, Cond{Key: okey, Revision: ownerRev})
-		{
-			val := make([]byte, 0, 1+ownerEntry*(len(entries)+len(added)))
-			val = append(val, ownerVersion)
-			for _, e := range entries {
-				val = appendEntry(val, e)
-			}
-			for _, e := range added {
-				val = appendEntry(val, e)
-			}
-			b.ops = append(b.ops, Op{Key: okey, Value: val})
-		}
-		if _, err := a.commit(ctx, b); err != nil {
+		b.setSnap(snap)
+		if _, err := a.commit(ctx, b, &ownerChange{ref: &ref, rev: ownerRev, keep: entries, add: added}); err != nil {
 			if !retryable(err) {
 				return nil, err
 			}
 			var ce *ConflictError
-			if errors.As(err, &ce) && ce.Key == okey {
-				if entries, ownerRev, err = a.readOwner(ctx, okey); err != nil {
+			if errors.As(err, &ce) && ce.Key == ref.key {
+				if entries, ownerRev, err = a.readOwner(ctx, ref.key); err != nil {
 					return nil, err
 				}
 				known = true
@@ -271,17 +318,105 @@ outer:
 		if want.IsValid() {
 			return append(out, a.leaseOf(pool, owner, added[0])), nil
 		}
-		for i := 0; i < n; i++ {
-			var e leaseEntry
-			if i < len(entries) {
-				e = entries[i]
-			} else {
-				e = added[i-len(entries)]
-			}
-			out = append(out, a.leaseOf(pool, owner, e))
-		}
-		return out, nil
+		out = appendLeases(out, pool, owner, entries)
+		return appendLeases(out, pool, owner, added), nil
 	}
+}
+
+// takeN takes need free ordinals by the pool's strategy (a sequential
+// batch a bitmap word at a time) and appends their leases to added; false
+// when the pool has fewer (the caller aborts).
+func (a *Allocator) takeN(b *batch, need int, now int64, added []leaseEntry) ([]leaseEntry, bool) {
+	ps := b.ps
+	if need > 1 && ps.pool.spec.Strategy == Sequential && ps.skipFunc(a.opts.Clock) == nil {
+		return b.takeSequential(need, now, added)
+	}
+	for i := 0; i < need; i++ {
+		ord, ok := a.pick(b)
+		if !ok {
+			return added, false
+		}
+		gen := b.take(ord, true)
+		ps.noteAllocated(ord, true)
+		added = append(added, newLeaseEntry(ps.pool.addr(ord), gen, now))
+	}
+	return added, true
+}
+
+// allocateShared is Allocate and AllocateN on a MemoryStore without a
+// Verifier. The owner's shard is locked throughout; the pool lock only
+// while the pages are picked and stamped, so allocations for owners of
+// different shards overlap their owner-index work. The owner record is
+// written after the pool lock is released, with the shard still locked:
+// Store methods lock every shard of the region, so none sees the page
+// without the record, and a release of this owner waits for the shard.
+func (a *Allocator) allocateShared(ctx context.Context, ps *poolState, pool, owner string, n int, out []Lease) ([]Lease, error) {
+	ref := ps.ownerRef(owner)
+	var (
+		one      [1]leaseEntry
+		entries  []leaseEntry
+		ownerRev uint64
+	)
+	done, err := a.lockShared(ctx, ps, &ref, func() (bool, error) {
+		var err error
+		entries, ownerRev, err = a.readOwnerRef(ctx, ps, &ref, one[:0])
+		return err == nil && len(entries) >= n, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if done { // idempotent: the owner holds enough already
+		ref.sh.mu.Unlock()
+		return appendLeases(out, pool, owner, entries[:n]), nil
+	}
+	need := n - len(entries)
+	now := a.opts.Clock().UnixNano()
+	b := &ps.tx
+	b.reset(ps)
+	snap := ps.snapshot()
+	// A batch for a new owner becomes the owner's record as it is (adopt);
+	// a single lease stays on the stack.
+	var (
+		single [1]leaseEntry
+		added  []leaseEntry
+		adopt  []leaseEntry
+		ok     bool
+	)
+	if need == 1 {
+		added, ok = a.takeN(b, 1, now, single[:0])
+	} else {
+		var many []leaseEntry
+		many, ok = a.takeN(b, need, now, make([]leaseEntry, 0, need))
+		added = many
+		if len(entries) == 0 {
+			adopt = many
+		}
+	}
+	var ev *LevelEvent
+	oc := ownerChange{ref: &ref, rev: ownerRev, keep: entries, add: added}
+	var rev uint64
+	if !ok {
+		b.abort()
+		ps.restore(snap)
+		err = ps.exhausted(a.opts.Clock)
+	} else {
+		ps.strategyOps(b)
+		b.setSnap(snap)
+		if rev, err = a.commitPages(ctx, b, &oc); err == nil {
+			ev = a.levelEvent(ps)
+		}
+	}
+	ps.mu.Unlock()
+	if err == nil {
+		writeOwner(&oc, adopt, rev)
+	}
+	ref.sh.mu.Unlock()
+	a.fire(ev)
+	if err != nil {
+		return nil, err
+	}
+	out = appendLeases(out, pool, owner, entries)
+	return appendLeases(out, pool, owner, added), nil
 }
 
 // classify explains why addr has no ordinal in the pool.
@@ -303,9 +438,11 @@ func (ps *poolState) isQuarantined(addr netip.Addr) bool {
 	return false
 }
 
-// verify runs the Verifier on candidates without the pool's lock, then
-// quarantines those that failed. Called and returning with ps.mu held.
-func (a *Allocator) verify(ctx context.Context, ps *poolState, cands []Count) ([]Count, error) {
+// verify runs the Verifier on candidates without the pool's locks, then
+// quarantines those that failed. Called and returning with the locks of
+// lockPool(ps, ref) held; on a MemoryStore the state is current again on
+// return (or an error is returned).
+func (a *Allocator) verify(ctx context.Context, ps *poolState, ref *ownerRef, cands []Count) ([]Count, error) {
 	if ps.pending == nil {
 		ps.pending = map[Count]struct{}{}
 	}
@@ -315,7 +452,7 @@ func (a *Allocator) verify(ctx context.Context, ps *poolState, cands []Count) ([
 		addrs[i] = ps.pool.addr(o)
 	}
 	epoch := ps.rec.Epoch
-	ps.mu.Unlock()
+	a.unlockPool(ps, ref)
 	errs := make([]error, len(cands))
 	var ctxErr error
 	for i, ad := range addrs {
@@ -324,7 +461,21 @@ func (a *Allocator) verify(ctx context.Context, ps *poolState, cands []Count) ([
 		}
 		errs[i] = a.opts.Verifier(ctx, ps.name, ad)
 	}
-	ps.mu.Lock()
+	if ps.region != nil {
+		if err := a.lockPool(ctx, ps, ref); err != nil {
+			// Hold the locks again for the caller's deferred unlock.
+			if ref.sh != nil {
+				ref.sh.mu.Lock()
+			}
+			ps.mu.Lock()
+			for _, o := range cands {
+				delete(ps.pending, o)
+			}
+			return nil, err
+		}
+	} else {
+		ps.mu.Lock()
+	}
 	for _, o := range cands {
 		delete(ps.pending, o)
 	}
@@ -376,7 +527,7 @@ func (a *Allocator) quarantine(ctx context.Context, ps *poolState, ords []Count,
 		q := append(slices.Clone(ps.quarantine), add...)
 		b.conds = append(b.conds, Cond{Key: quarantineKey(ps.name), Revision: ps.qRev})
 		b.ops = append(b.ops, Op{Key: quarantineKey(ps.name), Value: encodeQuarantine(q)})
-		rev, err := a.commit(ctx, b)
+		rev, err := a.commit(ctx, b, nil)
 		if err == nil {
 			ps.quarantine, ps.qRev = q, rev
 			return nil
@@ -395,8 +546,10 @@ func (a *Allocator) Quarantined(ctx context.Context, pool string) ([]QuarantineE
 		return nil, err
 	}
 	defer ps.mu.Unlock()
-	if err := a.load(ctx, ps); err != nil {
-		return nil, err
+	if ps.region == nil { // a generic store's cache may be stale
+		if err := a.load(ctx, ps); err != nil {
+			return nil, err
+		}
 	}
 	return slices.Clone(ps.quarantine), nil
 }
@@ -424,7 +577,7 @@ func (a *Allocator) Unquarantine(ctx context.Context, pool string, addr netip.Ad
 		q := slices.DeleteFunc(slices.Clone(ps.quarantine), func(e QuarantineEntry) bool { return e.Addr == addr })
 		b.conds = append(b.conds, Cond{Key: quarantineKey(ps.name), Revision: ps.qRev})
 		b.ops = append(b.ops, Op{Key: quarantineKey(ps.name), Value: encodeQuarantine(q)})
-		rev, err := a.commit(ctx, b)
+		rev, err := a.commit(ctx, b, nil)
 		if err == nil {
 			ps.quarantine, ps.qRev = q, rev
 			ev = a.levelEvent(ps)
@@ -443,7 +596,7 @@ func (a *Allocator) Unquarantine(ctx context.Context, pool string, addr netip.Ad
 // free an address that was released and allocated again since.
 func (a *Allocator) Release(ctx context.Context, lease Lease) error {
 	_, err := a.release(ctx, lease.Pool, lease.Owner, func(e leaseEntry) bool {
-		return e.addr == lease.Addr.Unmap() && e.gen == lease.Generation
+		return e.addr() == lease.Addr.Unmap() && e.gen == lease.Generation
 	}, true)
 	return err
 }
@@ -476,57 +629,101 @@ func (a *Allocator) ReleaseAddr(ctx context.Context, pool string, addr netip.Add
 	return Lease{}, fmt.Errorf("%w: pool %q: too many retries", ErrConflict, pool)
 }
 
+// release frees owner's leases that match. With exact (Release) no match
+// is ErrStaleLease and the leases are not returned.
 func (a *Allocator) release(ctx context.Context, pool, owner string, match func(leaseEntry) bool, exact bool) ([]Lease, error) {
 	if err := checkOwner(owner); err != nil {
 		return nil, err
 	}
-	ps, err := a.locked(ctx, pool)
+	ps, err := a.state(pool)
 	if err != nil {
 		return nil, err
 	}
-	var ev *LevelEvent
-	defer func() { ps.mu.Unlock(); a.fire(ev) }()
-	okey := ownerKey(pool, owner)
-	for attempt := 0; attempt <= a.opts.MaxRetries; attempt++ {
-		entries, rev, err := a.readOwner(ctx, okey)
-		if err != nil {
+	ref := ps.ownerRef(owner)
+	var (
+		one     [1]leaseEntry
+		entries []leaseEntry
+		rev     uint64
+	)
+	shared := ps.region != nil
+	if shared {
+		// As allocateShared: the pool lock only around the page changes.
+		if _, err := a.lockShared(ctx, ps, &ref, func() (bool, error) {
+			var err error
+			entries, rev, err = a.readOwnerRef(ctx, ps, &ref, one[:0])
+			return false, err
+		}); err != nil {
 			return nil, err
+		}
+	} else if err := a.lockPool(ctx, ps, &ref); err != nil {
+		return nil, err
+	}
+	var ev *LevelEvent
+	poolLocked := true
+	defer func() {
+		if poolLocked {
+			ps.mu.Unlock()
+		}
+		if shared {
+			ref.sh.mu.Unlock()
+		}
+		a.fire(ev)
+	}()
+	for attempt := 0; attempt <= a.opts.MaxRetries; attempt++ {
+		if !shared {
+			if entries, rev, err = a.readOwner(ctx, ref.key); err != nil {
+				return nil, err
+			}
 		}
 		var keep []leaseEntry
 		var gone []Lease
+		freed := 0
 		b := &ps.tx
 		b.reset(ps)
 		snap := ps.snapshot()
-		now := a.opts.Clock().UnixNano()
+		var now int64
+		if ps.pool.spec.Strategy == FIFO {
+			now = a.opts.Clock().UnixNano()
+		}
 		for _, e := range entries {
 			if !match(e) {
 				keep = append(keep, e)
 				continue
 			}
-			ord, ok := ps.pool.ordinal(e.addr)
+			ord, ok := ps.pool.ordinal(e.addr())
 			if !ok {
 				b.abort()
-				return nil, fmt.Errorf("%w: pool %q: lease %s of %q outside the pool", ErrCorrupt, pool, e.addr, owner)
+				ps.restore(snap)
+				return nil, fmt.Errorf("%w: pool %q: lease %s of %q outside the pool", ErrCorrupt, pool, e.addr(), owner)
 			}
 			b.free(ord)
-			ps.noteReleased(e.addr, now)
-			gone = append(gone, a.leaseOf(pool, owner, e))
+			ps.noteReleased(e.addr(), now)
+			freed++
+			if !exact {
+				gone = append(gone, a.leaseOf(pool, owner, e))
+			}
 		}
-		if len(gone) == 0 {
+		if freed == 0 {
 			if exact {
 				return nil, fmt.Errorf("%w: owner %q does not hold that lease in pool %q", ErrStaleLease, owner, pool)
 			}
 			return nil, nil
 		}
 		ps.strategyOps(b)
-		b.snap = &snap
-		b.conds = append(b.conds, Cond{Key: okey, Revision: rev})
-		if len(keep) == 0 {
-			b.ops = append(b.ops, Op{Key: okey, Delete: true})
-		} else {
-			b.ops = append(b.ops, Op{Key: okey, Value: encodeOwner(keep)})
+		b.setSnap(snap)
+		oc := ownerChange{ref: &ref, rev: rev, keep: keep}
+		if shared {
+			rev, err := a.commitPages(ctx, b, &oc)
+			if err != nil {
+				return nil, err
+			}
+			ev = a.levelEvent(ps)
+			ps.mu.Unlock()
+			poolLocked = false
+			writeOwner(&oc, nil, rev)
+			return gone, nil
 		}
-		if _, err := a.commit(ctx, b); err != nil {
+		if _, err := a.commit(ctx, b, &oc); err != nil {
 			if !retryable(err) {
 				return nil, err
 			}
