@@ -317,6 +317,12 @@ func (a *Allocator) lockPool(ctx context.Context, ps *poolState, ref *ownerRef) 
 // locked.
 func (a *Allocator) lockShared(ctx context.Context, ps *poolState, ref *ownerRef, read func() (done bool, err error)) (bool, error) {
 	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		if ps.region.store.closed.Load() {
+			return false, errClosed
+		}
 		lockSpin(&ref.sh.mu)
 		done, err := read()
 		if err != nil {

@@ -191,10 +191,15 @@ func (b *batch) view(idx Count) pageBytes {
 	return nil
 }
 
-// take marks ordinal ord and returns its new generation (gen) or 0.
+// take marks ordinal ord and returns its new generation (gen), or 0. With
+// gen the ordinal must be free; without, marking a taken one changes
+// nothing (so an undo never frees what it did not take).
 func (b *batch) take(ord Count, gen bool) uint64 {
 	idx, slot := ord.rsh(pageShift), int(ord.lo&(pageSlots-1))
 	p, st := b.page(idx)
+	if !gen && p.has(slot) {
+		return 0
+	}
 	old := p.taken()
 	var g uint64
 	if b.inplace {

@@ -210,7 +210,7 @@ outer:
 				cands = []Count{wantOrd}
 			} else {
 				for _, o := range verified {
-					b.take(o, false)
+					b.take(o, false) // no-op if taken meanwhile
 				}
 				for len(verified)+len(cands) < need {
 					o, ok := a.pick(b)
@@ -288,6 +288,15 @@ outer:
 		if exhausted {
 			b.abort()
 			ps.restore(snap)
+			if !known {
+				// The owner was assumed to hold nothing: it may hold a
+				// lease already, which is the answer then.
+				if entries, ownerRev, err = a.readOwner(ctx, ref.key); err != nil {
+					return nil, err
+				}
+				known = true
+				continue outer
+			}
 			// Our view may be stale (other processes released addresses):
 			// read the store once before giving up.
 			if !reloaded {
