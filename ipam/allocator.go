@@ -88,6 +88,7 @@ type Allocator struct {
 	store   Store
 	mem     *MemoryStore // store, when it is exactly a *MemoryStore
 	opts    Options
+	nowNano func() int64 // opts.Clock in Unix nanoseconds
 	pools   atomic.Pointer[map[string]*poolState]
 	last    atomic.Pointer[poolState] // the pool used last
 	poolsMu sync.Mutex
@@ -108,8 +109,13 @@ func NewWithOptions(ctx context.Context, store Store, opts Options, pools ...Poo
 	if store == nil {
 		return nil, errors.New("ipam: nil store")
 	}
+	var nowNano func() int64
 	if opts.Clock == nil {
-		opts.Clock = new(monoClock).now
+		c := new(monoClock)
+		opts.Clock, nowNano = c.now, c.nowNano
+	} else {
+		clock := opts.Clock
+		nowNano = func() int64 { return clock().UnixNano() }
 	}
 	if opts.Rand == nil {
 		var seed [32]byte
@@ -124,7 +130,7 @@ func NewWithOptions(ctx context.Context, store Store, opts Options, pools ...Poo
 	if opts.MaxRetries <= 0 {
 		opts.MaxRetries = 10000
 	}
-	a := &Allocator{store: store, opts: opts}
+	a := &Allocator{store: store, opts: opts, nowNano: nowNano}
 	// Only the MemoryStore itself: a type wrapping or embedding it (to
 	// instrument Commit, say) must see every transaction.
 	if ms, ok := store.(*MemoryStore); ok {
@@ -146,18 +152,26 @@ func (a *Allocator) Store() Store { return a.store }
 // monoClock is the default Clock: the wall clock read every 100 ms and
 // advanced by the monotonic clock in between (time.Since costs one clock
 // read, time.Now two).
-type monoClock struct{ base atomic.Pointer[time.Time] }
+type monoClock struct{ base atomic.Pointer[monoBase] }
 
-func (c *monoClock) now() time.Time {
+type monoBase struct {
+	t    time.Time // with its monotonic reading
+	unix int64     // t.UnixNano()
+}
+
+// nowNano returns the time in Unix nanoseconds.
+func (c *monoClock) nowNano() int64 {
 	if b := c.base.Load(); b != nil {
-		if d := time.Since(*b); d >= 0 && d < 100*time.Millisecond {
-			return b.Add(d)
+		if d := time.Since(b.t); d >= 0 && d < 100*time.Millisecond {
+			return b.unix + int64(d)
 		}
 	}
 	t := time.Now()
-	c.base.Store(&t)
-	return t
+	c.base.Store(&monoBase{t: t, unix: t.UnixNano()})
+	return t.UnixNano()
 }
+
+func (c *monoClock) now() time.Time { return time.Unix(0, c.nowNano()) }
 
 // poolCore is the decoded state of one pool: the compiled spec, the
 // allocation pages with their summaries, and the strategy records. On a
@@ -880,7 +894,7 @@ func (a *Allocator) pickFIFO(b *batch) (Count, bool) {
 	if o, ok := b.nextFree(ps.fifoFresh, skip); ok {
 		return o, true
 	}
-	now := a.opts.Clock().UnixNano()
+	now := a.nowNano()
 	cool := int64(ps.pool.spec.Cooldown)
 	for _, e := range ps.fifo {
 		if now-e.at < cool {

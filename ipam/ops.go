@@ -62,6 +62,13 @@ func (a *Allocator) leaseOf(pool, owner string, e leaseEntry) Lease {
 // appendLeases appends the leases of es to out, converting an allocation
 // time once for each run of leases allocated together.
 func appendLeases(out []Lease, pool, owner string, es []leaseEntry) []Lease {
+	switch len(es) {
+	case 0:
+		return out
+	case 1:
+		e := &es[0]
+		return append(out, Lease{Pool: pool, Addr: e.addr(), Owner: owner, Generation: e.gen, Allocated: time.Unix(0, e.at).UTC()})
+	}
 	out = slices.Grow(out, len(es))
 	var t time.Time
 	var tAt int64
@@ -245,7 +252,7 @@ outer:
 			}
 			continue
 		}
-		now := a.opts.Clock().UnixNano()
+		now := a.nowNano()
 		var addedBuf [1]leaseEntry
 		added := addedBuf[:0]
 		if need > 1 {
@@ -379,7 +386,7 @@ func (a *Allocator) allocateShared(ctx context.Context, ps *poolState, pool, own
 		return appendLeases(out, pool, owner, entries[:n]), nil
 	}
 	need := n - len(entries)
-	now := a.opts.Clock().UnixNano()
+	now := a.nowNano()
 	b := &ps.tx
 	b.reset(ps)
 	snap := ps.snapshot()
@@ -692,7 +699,7 @@ func (a *Allocator) release(ctx context.Context, pool, owner string, match func(
 		snap := ps.snapshot()
 		var now int64
 		if ps.pool.spec.Strategy == FIFO {
-			now = a.opts.Clock().UnixNano()
+			now = a.nowNano()
 		}
 		for _, e := range entries {
 			if !match(e) {

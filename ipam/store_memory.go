@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // MemoryStore is the in-memory Store, and the default. It is safe for
@@ -376,7 +377,7 @@ func (r *memRegion) scan(prefix string, out []KV) []KV {
 		for i := range r.owners {
 			sh := &r.owners[i]
 			sh.each(func(slot uint32, s *ownerSlot) {
-				if k := base + s.owner; strings.HasPrefix(k, prefix) {
+				if k := base + s.owner(); strings.HasPrefix(k, prefix) {
 					v, rev := sh.encode(slot)
 					out = append(out, KV{Key: k, Value: v, Revision: rev})
 				}
@@ -613,12 +614,21 @@ type ownerShard struct {
 }
 
 // ownerSlot is one owner's record: a single lease inline, or (one.gen 0)
-// the record in the shard's many or raw map.
+// the record in the shard's many or raw map. The owner string is kept as
+// its data pointer and a 32-bit length, which leaves room in 56 bytes for
+// the low 32 bits of its hash: the index is rebuilt from the slots alone,
+// without reading (or hashing) the strings again.
 type ownerSlot struct {
-	owner string
-	one   leaseEntry
-	rev   uint64
+	name unsafe.Pointer // the owner string's bytes; nil: a free slot
+	nlen uint32
+	hash uint32 // uint32 of the owner's hash
+	one  leaseEntry
+	rev  uint64
 }
+
+func (s *ownerSlot) owner() string { return unsafe.String((*byte)(s.name), s.nlen) }
+
+func (s *ownerSlot) is(owner string) bool { return int(s.nlen) == len(owner) && s.owner() == owner }
 
 // ownerPos is where find left an owner: found at slot (index position
 // pos), or absent, pos then being where it would be inserted. It stays
@@ -634,7 +644,10 @@ func (sh *ownerShard) slot(i uint32) *ownerSlot {
 	return &sh.chunks[i>>ownerChunkBits][i&(ownerChunk-1)]
 }
 
-func ownerTag(h uint64) uint32 { return uint32(h>>(64-ownerShardBits-7)) & 0x7f }
+// The index uses the low 32 bits of an owner's hash (the top bits pick
+// the shard): the low ones for the position, the top 7 as a tag that
+// spares most comparisons of strings.
+func ownerTag(h32 uint32) uint32 { return h32 >> (32 - 7) }
 
 // find locates owner.
 func (sh *ownerShard) find(h uint64, owner string) ownerPos {
@@ -642,9 +655,9 @@ func (sh *ownerShard) find(h uint64, owner string) ownerPos {
 		return ownerPos{pos: -1, valid: true}
 	}
 	mask := len(sh.index) - 1
-	tag := ownerTag(h) << ownerSlotBits
+	tag := ownerTag(uint32(h)) << ownerSlotBits
 	ins := -1
-	for i := int(h) & mask; ; i = (i + 1) & mask {
+	for i := int(uint32(h)) & mask; ; i = (i + 1) & mask {
 		v := sh.index[i]
 		switch {
 		case v == 0:
@@ -657,7 +670,7 @@ func (sh *ownerShard) find(h uint64, owner string) ownerPos {
 				ins = i
 			}
 		case v&^ownerSlotMask == tag:
-			if s := sh.slot(v&ownerSlotMask - 1); s.owner == owner {
+			if s := sh.slot(v&ownerSlotMask - 1); s.is(owner) {
 				return ownerPos{pos: i, slot: v&ownerSlotMask - 1, found: true, valid: true}
 			}
 		}
@@ -692,11 +705,12 @@ func (sh *ownerShard) add(h uint64, owner string, p ownerPos) (uint32, bool) {
 		sh.rehash()
 		p = sh.find(h, owner) // absent: the insertion point
 	}
-	sh.slot(slot).owner = owner
+	s := sh.slot(slot)
+	s.name, s.nlen, s.hash = unsafe.Pointer(unsafe.StringData(owner)), uint32(len(owner)), uint32(h)
 	if sh.index[p.pos] == ownerTomb {
 		sh.tombs--
 	}
-	sh.index[p.pos] = ownerTag(h)<<ownerSlotBits | (slot + 1)
+	sh.index[p.pos] = ownerTag(uint32(h))<<ownerSlotBits | (slot + 1)
 	sh.live++
 	return slot, true
 }
@@ -711,14 +725,14 @@ func (sh *ownerShard) rehash() {
 	sh.index = make([]uint32, n)
 	sh.tombs = 0
 	mask := n - 1
-	// Walk the arena, not the old index: slots are read in order.
+	// Walk the arena, not the old index: slots are read in order, and
+	// carry their hash.
 	sh.each(func(slot uint32, s *ownerSlot) {
-		h := maphash.String(sh.seed, s.owner)
-		i := int(h) & mask
+		i := int(s.hash) & mask
 		for sh.index[i] != 0 {
 			i = (i + 1) & mask
 		}
-		sh.index[i] = ownerTag(h)<<ownerSlotBits | (slot + 1)
+		sh.index[i] = ownerTag(s.hash)<<ownerSlotBits | (slot + 1)
 	})
 }
 
@@ -748,7 +762,7 @@ func (sh *ownerShard) remove(h uint64, owner string) {
 func (sh *ownerShard) each(fn func(slot uint32, s *ownerSlot)) {
 	for c, chunk := range sh.chunks {
 		for i := range chunk {
-			if s := &chunk[i]; s.owner != "" {
+			if s := &chunk[i]; s.name != nil {
 				fn(uint32(c)<<ownerChunkBits|uint32(i), s)
 			}
 		}

@@ -350,7 +350,7 @@ func TestOwnerShardAgainstMap(t *testing.T) {
 	n := 0
 	sh.each(func(slot uint32, s *ownerSlot) {
 		n++
-		require.Equal(t, model[s.owner], s.one)
+		require.Equal(t, model[s.owner()], s.one)
 	})
 	require.Equal(t, len(model), n)
 	require.LessOrEqual(t, (sh.live+sh.tombs)*4, len(sh.index)*3, "index at most 3/4 used")
