@@ -844,6 +844,12 @@ func (a *Allocator) pick(b *batch) (Count, bool) {
 	return o, ok
 }
 
+// sequentialBatch reports whether a batch can take addresses a bitmap word
+// at a time: Sequential, and nothing to pass over.
+func (ps *poolState) sequentialBatch() bool {
+	return ps.pool.spec.Strategy == Sequential && len(ps.pending) == 0 && len(ps.fifoSet) == 0
+}
+
 // skipFunc returns the ordinals to pass over: pending verification, and
 // (FIFO) addresses cooling down. nil when there are none.
 func (ps *poolState) skipFunc(clock func() time.Time) func(Count) bool {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -741,4 +742,62 @@ func TestPendingChangeCompletedByNextOperation(t *testing.T) {
 			})
 		})
 	}
+}
+
+// A sequential batch takes exactly the first free addresses, across pages,
+// reserved gaps, already taken addresses and the pool's separate subnets;
+// on a MemoryStore it is kept as runs, which read back (Lookup, the Store
+// interface, a release from the middle) as the same leases.
+func TestSequentialBatch(t *testing.T) {
+	forPaths(t, func(t *testing.T, p testPath) {
+		clk := newFakeClock()
+		spec := PoolSpec{Name: "p", Subnet: prefix("10.0.0.0/22"), Gateway: addr("10.0.0.1"),
+			Reserved: []netipx.IPRange{mustRange(t, "10.0.1.10-10.0.1.20")},
+			Extra:    []Range{{Subnet: prefix("192.0.2.0/28")}}}
+		a, st := p.newAlloc(t, Options{Clock: clk.Now}, spec)
+		pool, err := Compile(spec)
+		require.NoError(t, err)
+		taken := map[netip.Addr]bool{}
+		for _, s := range []string{"10.0.0.7", "10.0.0.64", "10.0.0.65", "10.0.1.255", "10.0.3.254"} {
+			_, err := a.AllocateAddr(ctx, "p", "pre", addr(s))
+			require.NoError(t, err)
+			taken[addr(s)] = true
+		}
+		var want []netip.Addr
+		for ad := range allAddrs(pool) {
+			if !taken[ad] && len(want) < 1030 {
+				want = append(want, ad)
+			}
+		}
+		require.Equal(t, addr("192.0.2.14"), want[len(want)-1], "the batch ends in the second subnet")
+		ls, err := a.AllocateN(ctx, "p", "batch", len(want))
+		require.NoError(t, err)
+		got := make([]netip.Addr, len(ls))
+		gens := map[uint64]bool{}
+		for i, l := range ls {
+			got[i] = l.Addr
+			require.False(t, gens[l.Generation], "generation %d twice", l.Generation)
+			gens[l.Generation] = true
+			require.Equal(t, clk.Now().UTC(), l.Allocated)
+		}
+		require.Equal(t, want, got)
+		_, err = a.Allocate(ctx, "p", "one-more")
+		require.ErrorIs(t, err, ErrExhausted)
+		back, err := a.Lookup(ctx, "p", "batch")
+		require.NoError(t, err)
+		require.Equal(t, ls, back)
+		kvs, err := st.Get(ctx, ownerKey("p", "batch"))
+		require.NoError(t, err)
+		es, err := decodeOwner(kvs[0].Value)
+		require.NoError(t, err)
+		require.Len(t, es, len(ls))
+		require.NoError(t, a.Release(ctx, ls[500]))
+		back, err = a.Lookup(ctx, "p", "batch")
+		require.NoError(t, err)
+		require.Equal(t, append(slices.Clone(ls[:500]), ls[501:]...), back)
+		again, err := a.AllocateN(ctx, "p", "batch", 3)
+		require.NoError(t, err)
+		require.Equal(t, ls[:3], again, "idempotent")
+		verifyOK(t, a)
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/bits"
 	"net/netip"
+	"slices"
 )
 
 // batch is an allocator transaction being built under the pool's lock.
@@ -246,10 +247,10 @@ func (b *batch) isTaken(ord Count) bool {
 }
 
 // takeSequential takes the first n free ordinals at or after b.hint, a
-// bitmap word (up to 64 addresses) at a time, and appends their leases
-// (generations in address order, allocation time now) to es. It returns
-// false when fewer are free; the caller then aborts.
-func (b *batch) takeSequential(n int, now int64, es []leaseEntry) ([]leaseEntry, bool) {
+// bitmap word (up to 64 addresses) at a time, and gives their leases
+// (generations in address order) to sink. It returns false when fewer are
+// free; the caller then aborts.
+func (b *batch) takeSequential(n int, sink *leaseSink) bool {
 	ps := b.ps
 	from := b.hint
 	if from.Cmp(ps.lowFree) < 0 {
@@ -257,11 +258,10 @@ func (b *batch) takeSequential(n int, now int64, es []leaseEntry) ([]leaseEntry,
 	}
 	idx := from.rsh(pageShift)
 	slot := int(from.lo & (pageSlots - 1))
-	var cur addrCursor
 	for n > 0 {
 		next, ok := ps.full.next(idx)
 		if !ok || next.Cmp(ps.npages) >= 0 {
-			return es, false
+			return false
 		}
 		if next != idx {
 			idx, slot = next, 0
@@ -290,11 +290,18 @@ func (b *batch) takeSequential(n int, now int64, es []leaseEntry) ([]leaseEntry,
 			p.setTaken(old + k)
 			p.setGen(g + uint64(k))
 			ps.account(idx, old, old+k)
-			for m := sel; m != 0; m &= m - 1 {
-				g++
-				ord := base.add64(uint64(w<<6 + bits.TrailingZeros64(m)))
-				es = append(es, newLeaseEntry(cur.addr(ps.pool, ord), g, now))
-				b.hint = ord.add64(1)
+			for m := sel; m != 0; {
+				// Each stretch of adjacent bits is a run of ordinals.
+				at := bits.TrailingZeros64(m)
+				l := bits.TrailingZeros64(^(m >> at))
+				ord := base.add64(uint64(w<<6 + at))
+				sink.add(ord, g+1, l)
+				g += uint64(l)
+				b.hint = ord.add64(uint64(l))
+				if at+l == 64 {
+					break
+				}
+				m &^= (1<<l - 1) << at
 			}
 			n -= k
 		}
@@ -303,7 +310,86 @@ func (b *batch) takeSequential(n int, now int64, es []leaseEntry) ([]leaseEntry,
 	// Every ordinal below from was taken, and the run took every free one
 	// from there to the last it took.
 	ps.lowFree = b.hint
-	return es, true
+	return true
+}
+
+// leaseRun is n leases of consecutive addresses from a16 with consecutive
+// generations from gen, allocated together at at: how a sequential batch
+// is kept (a /8 filled in batches is some 16,000 runs).
+type leaseRun struct {
+	a16 [16]byte
+	gen uint64
+	at  int64
+	n   uint64
+}
+
+// each calls fn with every lease of the run.
+func (r *leaseRun) each(fn func(leaseEntry)) {
+	c := addrToCount(netip.AddrFrom16(r.a16))
+	for i := uint64(0); i < r.n; i++ {
+		fn(leaseEntry{a16: countToAddr(c.add64(i), false).As16(), gen: r.gen + i, at: r.at})
+	}
+}
+
+// runsLen returns the number of leases in runs.
+func runsLen(runs []leaseRun) int {
+	n := 0
+	for i := range runs {
+		n += int(runs[i].n)
+	}
+	return n
+}
+
+// expandRuns appends the leases of runs to es.
+func expandRuns(es []leaseEntry, runs []leaseRun) []leaseEntry {
+	es = slices.Grow(es, runsLen(runs))
+	for i := range runs {
+		runs[i].each(func(e leaseEntry) { es = append(es, e) })
+	}
+	return es
+}
+
+// leaseSink collects the leases takeSequential hands out, as entries or
+// (asRuns) as runs, split where the pool's address segments end.
+type leaseSink struct {
+	pool   *Pool
+	now    int64
+	asRuns bool
+	es     []leaseEntry
+	runs   []leaseRun
+	next   Count // address after the last run's end
+	seg    int
+	segOK  bool
+}
+
+// add takes the n ordinals from ord with generations from gen.
+func (s *leaseSink) add(ord Count, gen uint64, n int) {
+	p := s.pool
+	for n > 0 {
+		if !s.segOK || ord.Cmp(p.segs[s.seg].base) < 0 || ord.Sub(p.segs[s.seg].base).Cmp(p.segs[s.seg].to.Sub(p.segs[s.seg].from)) > 0 {
+			s.seg, s.segOK = p.segment(ord), true
+		}
+		sg := &p.segs[s.seg]
+		off := ord.Sub(sg.base)
+		k := n
+		if room := sg.to.Sub(sg.from).Sub(off).add64(1); room.Cmp(CountOf(uint64(k))) < 0 {
+			k = int(room.lo)
+		}
+		a := sg.from.Add(off)
+		if s.asRuns {
+			if l := len(s.runs) - 1; l >= 0 && s.next == a && s.runs[l].gen+s.runs[l].n == gen && s.runs[l].at == s.now {
+				s.runs[l].n += uint64(k)
+			} else {
+				s.runs = append(s.runs, leaseRun{a16: countToAddr(a, p.is4).As16(), gen: gen, at: s.now, n: uint64(k)})
+			}
+			s.next = a.add64(uint64(k))
+		} else {
+			for i := 0; i < k; i++ {
+				s.es = append(s.es, newLeaseEntry(countToAddr(a.add64(uint64(i)), p.is4), gen+uint64(i), s.now))
+			}
+		}
+		ord, gen, n = ord.add64(uint64(k)), gen+uint64(k), n-k
+	}
 }
 
 // lowestBits returns the lowest n set bits of x (all of them if fewer).
@@ -459,7 +545,7 @@ func (a *Allocator) commit(ctx context.Context, b *batch, oc *ownerChange) (uint
 func (a *Allocator) commitShared(ctx context.Context, b *batch, oc *ownerChange) (uint64, error) {
 	rev, err := a.commitPages(ctx, b, oc)
 	if err == nil && oc != nil {
-		writeOwner(oc, nil, rev)
+		writeOwner(oc, nil, nil, rev)
 	}
 	return rev, err
 }
@@ -486,7 +572,7 @@ func (a *Allocator) commitPages(ctx context.Context, b *batch, oc *ownerChange) 
 	if r.store.closed.Load() {
 		return fail(errClosed)
 	}
-	if oc != nil && len(oc.keep)+len(oc.add) > 0 && !oc.ref.sh.room(oc.ref.pos) {
+	if oc != nil && !oc.ref.sh.room(oc.ref.pos) { // an owner found always has room
 		return fail(fmt.Errorf("ipam: pool %q: owner index shard full (%d owners)", ps.name, ownerMaxSlots))
 	}
 	rev := r.store.rev.Add(1)
@@ -506,11 +592,11 @@ func (a *Allocator) commitPages(ctx context.Context, b *batch, oc *ownerChange) 
 	return rev, nil
 }
 
-// writeOwner writes oc's owner record at revision rev, adopting adopt as
-// the record if it is not nil (see ownerShard.write); the owner's shard is
-// locked, and commitPages checked there is room.
-func writeOwner(oc *ownerChange, adopt []leaseEntry, rev uint64) {
-	oc.ref.sh.write(oc.ref.h, oc.ref.owner, oc.ref.pos, rev, oc.keep, oc.add, adopt)
+// writeOwner writes oc's owner record at revision rev, adopting adopt or
+// runs as the record if not nil (see ownerShard.write); the owner's shard
+// is locked, and commitPages checked there is room.
+func writeOwner(oc *ownerChange, adopt []leaseEntry, runs []leaseRun, rev uint64) {
+	oc.ref.sh.write(oc.ref.h, oc.ref.owner, oc.ref.pos, rev, oc.keep, oc.add, adopt, runs)
 	oc.ref.pos = ownerPos{}
 }
 
@@ -572,22 +658,3 @@ func (a *Allocator) refreshKey(ctx context.Context, ps *poolState, key string) e
 
 // retryable reports whether err is a conflict worth retrying.
 func retryable(err error) bool { return errors.Is(err, ErrConflict) }
-
-// addrCursor turns ordinals into addresses, remembering the segment of the
-// last one so runs of ordinals cost no search.
-type addrCursor struct {
-	seg int
-	ok  bool
-}
-
-func (c *addrCursor) addr(p *Pool, ord Count) netip.Addr {
-	if c.ok {
-		s := &p.segs[c.seg]
-		if ord.Cmp(s.base) >= 0 && ord.Sub(s.base).Cmp(s.to.Sub(s.from)) <= 0 {
-			return countToAddr(s.from.Add(ord.Sub(s.base)), p.is4)
-		}
-	}
-	c.seg, c.ok = p.segment(ord), true
-	s := &p.segs[c.seg]
-	return countToAddr(s.from.Add(ord.Sub(s.base)), p.is4)
-}

@@ -344,19 +344,30 @@ outer:
 // when the pool has fewer (the caller aborts).
 func (a *Allocator) takeN(b *batch, need int, now int64, added []leaseEntry) ([]leaseEntry, bool) {
 	ps := b.ps
-	if need > 1 && ps.pool.spec.Strategy == Sequential && ps.skipFunc(a.opts.Clock) == nil {
-		return b.takeSequential(need, now, added)
+	if need > 1 && ps.sequentialBatch() {
+		sink := leaseSink{pool: ps.pool, now: now, es: added}
+		ok := b.takeSequential(need, &sink)
+		return sink.es, ok
 	}
 	for i := 0; i < need; i++ {
-		ord, ok := a.pick(b)
+		e, ok := a.takeOne(b, now)
 		if !ok {
 			return added, false
 		}
-		gen := b.take(ord, true)
-		ps.noteAllocated(ord, true)
-		added = append(added, newLeaseEntry(ps.pool.addr(ord), gen, now))
+		added = append(added, e)
 	}
 	return added, true
+}
+
+// takeOne takes one free ordinal by the pool's strategy.
+func (a *Allocator) takeOne(b *batch, now int64) (leaseEntry, bool) {
+	ord, ok := a.pick(b)
+	if !ok {
+		return leaseEntry{}, false
+	}
+	gen := b.take(ord, true)
+	b.ps.noteAllocated(ord, true)
+	return newLeaseEntry(b.ps.pool.addr(ord), gen, now), true
 }
 
 // allocateShared is Allocate and AllocateN on a MemoryStore without a
@@ -390,17 +401,27 @@ func (a *Allocator) allocateShared(ctx context.Context, ps *poolState, pool, own
 	b := &ps.tx
 	b.reset(ps)
 	snap := ps.snapshot()
-	// A batch for a new owner becomes the owner's record as it is (adopt);
-	// a single lease stays on the stack.
+	// A batch for a new owner becomes the owner's record as it is (adopt),
+	// or as runs when sequential; a single lease stays on the stack.
 	var (
 		single [1]leaseEntry
 		added  []leaseEntry
 		adopt  []leaseEntry
+		runs   []leaseRun
 		ok     bool
 	)
-	if need == 1 {
-		added, ok = a.takeN(b, 1, now, single[:0])
-	} else {
+	switch {
+	case need == 1:
+		single[0], ok = a.takeOne(b, now)
+		added = single[:1]
+	case len(entries) == 0 && ps.sequentialBatch():
+		sink := leaseSink{pool: ps.pool, now: now, asRuns: true}
+		ok = b.takeSequential(need, &sink)
+		runs = sink.runs
+		if runs == nil {
+			runs = []leaseRun{}
+		}
+	default:
 		var many []leaseEntry
 		many, ok = a.takeN(b, need, now, make([]leaseEntry, 0, need))
 		added = many
@@ -424,7 +445,7 @@ func (a *Allocator) allocateShared(ctx context.Context, ps *poolState, pool, own
 	}
 	ps.mu.Unlock()
 	if err == nil {
-		writeOwner(&oc, adopt, rev)
+		writeOwner(&oc, adopt, runs, rev)
 	}
 	ref.sh.mu.Unlock()
 	a.fire(ev)
@@ -432,7 +453,25 @@ func (a *Allocator) allocateShared(ctx context.Context, ps *poolState, pool, own
 		return nil, err
 	}
 	out = appendLeases(out, pool, owner, entries)
+	out = appendLeaseRuns(out, pool, owner, runs)
 	return appendLeases(out, pool, owner, added), nil
+}
+
+// appendLeaseRuns appends the leases of runs to out.
+func appendLeaseRuns(out []Lease, pool, owner string, runs []leaseRun) []Lease {
+	if len(runs) == 0 {
+		return out
+	}
+	out = slices.Grow(out, runsLen(runs))
+	for i := range runs {
+		r := &runs[i]
+		t, ad := time.Unix(0, r.at).UTC(), netip.AddrFrom16(r.a16).Unmap()
+		for k := uint64(0); k < r.n; k++ {
+			out = append(out, Lease{Pool: pool, Addr: ad, Owner: owner, Generation: r.gen + k, Allocated: t})
+			ad = ad.Next()
+		}
+	}
+	return out
 }
 
 // classify explains why addr has no ordinal in the pool.
@@ -736,7 +775,7 @@ func (a *Allocator) release(ctx context.Context, pool, owner string, match func(
 			ev = a.levelEvent(ps)
 			ps.mu.Unlock()
 			poolLocked = false
-			writeOwner(&oc, nil, rev)
+			writeOwner(&oc, nil, nil, rev)
 			return gone, nil
 		}
 		if _, err := a.commit(ctx, b, &oc); err != nil {

@@ -607,14 +607,13 @@ type ownerShard struct {
 	chunks [][]ownerSlot // the first grows by append up to ownerChunk
 	used   uint32        // slots handed out
 	free   []uint32      // released slots
-	many   map[uint32][]leaseEntry
-	raw    map[uint32][]byte
+	aside  map[uint32]ownerAside
 	seed   maphash.Seed // the store's
 	_      [16]byte     // keeps neighbouring shards' locks off one cache line
 }
 
 // ownerSlot is one owner's record: a single lease inline, or (one.gen 0)
-// the record in the shard's many or raw map. The owner string is kept as
+// the record kept aside (ownerAside). The owner string is kept as
 // its data pointer and a 32-bit length, which leaves room in 56 bytes for
 // the low 32 bits of its hash: the index is rebuilt from the slots alone,
 // without reading (or hashing) the strings again.
@@ -769,13 +768,34 @@ func (sh *ownerShard) each(fn func(slot uint32, s *ownerSlot)) {
 	}
 }
 
+// ownerAside is a record kept beside its slot: several leases, as
+// entries or as runs (a sequential batch), or bytes a Commit wrote that are
+// not a single lease.
+type ownerAside struct {
+	es   []leaseEntry
+	runs []leaseRun
+	raw  []byte
+	kind uint8
+}
+
+const (
+	asideEntries = iota
+	asideRuns
+	asideRaw
+)
+
+// setAside keeps a record beside slot.
+func (sh *ownerShard) setAside(slot uint32, a ownerAside) {
+	if sh.aside == nil {
+		sh.aside = map[uint32]ownerAside{}
+	}
+	sh.aside[slot] = a
+}
+
 // clearAside drops a slot's record kept beside it.
 func (sh *ownerShard) clearAside(slot uint32) {
-	if sh.many != nil {
-		delete(sh.many, slot)
-	}
-	if sh.raw != nil {
-		delete(sh.raw, slot)
+	if sh.aside != nil {
+		delete(sh.aside, slot)
 	}
 }
 
@@ -785,10 +805,19 @@ func (sh *ownerShard) encode(slot uint32) ([]byte, uint64) {
 	if s.one.gen != 0 {
 		return appendEntry([]byte{ownerVersion}, s.one), s.rev
 	}
-	if es, ok := sh.many[slot]; ok {
-		return encodeOwner(es), s.rev
+	switch a := sh.aside[slot]; a.kind {
+	case asideEntries:
+		return encodeOwner(a.es), s.rev
+	case asideRuns:
+		b := make([]byte, 1, 1+ownerEntry*runsLen(a.runs))
+		b[0] = ownerVersion
+		for i := range a.runs {
+			a.runs[i].each(func(e leaseEntry) { b = appendEntry(b, e) })
+		}
+		return b, s.rev
+	default:
+		return a.raw, s.rev
 	}
-	return sh.raw[slot], s.rev
 }
 
 func (sh *ownerShard) getBytes(h uint64, owner string) ([]byte, uint64) {
@@ -823,10 +852,7 @@ func (sh *ownerShard) putBytes(h uint64, owner string, v []byte, rev uint64) {
 		}
 	}
 	s.one = leaseEntry{}
-	if sh.raw == nil {
-		sh.raw = map[uint32][]byte{}
-	}
-	sh.raw[slot] = v
+	sh.setAside(slot, ownerAside{raw: v, kind: asideRaw})
 }
 
 // room reports whether the owner found at p (from find) can be written:
@@ -858,20 +884,33 @@ func (sh *ownerShard) read(h uint64, owner string, buf []leaseEntry) ([]leaseEnt
 	if s.one.gen != 0 {
 		return append(buf, s.one), s.rev, p, nil
 	}
-	if es, ok := sh.many[p.slot]; ok {
+	switch a := sh.aside[p.slot]; a.kind {
+	case asideEntries:
+		return append(buf, a.es...), s.rev, p, nil
+	case asideRuns:
+		return expandRuns(buf, a.runs), s.rev, p, nil
+	default:
+		es, err := decodeOwner(a.raw)
+		if err != nil {
+			return buf, s.rev, p, err
+		}
 		return append(buf, es...), s.rev, p, nil
 	}
-	es, err := decodeOwner(sh.raw[p.slot])
-	if err != nil {
-		return buf, s.rev, p, err
-	}
-	return append(buf, es...), s.rev, p, nil
 }
 
-// write replaces owner's record with keep followed by add (copied) at
-// revision rev, deleting it when both are empty; or, if adopt is not nil,
-// with adopt itself, which the caller gives up. p is find's result if valid.
-func (sh *ownerShard) write(h uint64, owner string, p ownerPos, rev uint64, keep, add, adopt []leaseEntry) bool {
+// write replaces owner's record at revision rev with keep followed by add
+// (copied), deleting it when both are empty; or, if adopt or runs is not
+// nil, with that, which the caller gives up. p is find's result if valid.
+func (sh *ownerShard) write(h uint64, owner string, p ownerPos, rev uint64, keep, add, adopt []leaseEntry, runs []leaseRun) bool {
+	if runs != nil {
+		slot, ok := sh.upsert(h, owner, p)
+		if ok {
+			s := sh.slot(slot)
+			s.rev, s.one = rev, leaseEntry{}
+			sh.setAside(slot, ownerAside{runs: runs, kind: asideRuns})
+		}
+		return ok
+	}
 	if adopt != nil {
 		keep, add = nil, adopt
 	}
@@ -910,10 +949,6 @@ func (sh *ownerShard) write(h uint64, owner string, p ownerPos, rev uint64, keep
 		es = append(append(es, keep...), add...)
 	}
 	s.one = leaseEntry{}
-	sh.clearAside(slot)
-	if sh.many == nil {
-		sh.many = map[uint32][]leaseEntry{}
-	}
-	sh.many[slot] = es
+	sh.setAside(slot, ownerAside{es: es, kind: asideEntries})
 	return true
 }

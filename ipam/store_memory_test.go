@@ -336,11 +336,11 @@ func TestOwnerShardAgainstMap(t *testing.T) {
 		switch r.IntN(5) {
 		case 0, 1, 2:
 			e := newLeaseEntry(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), uint64(i), int64(i))
-			require.True(t, sh.write(h, owner, ownerPos{}, uint64(i), nil, []leaseEntry{e}, nil))
+			require.True(t, sh.write(h, owner, ownerPos{}, uint64(i), nil, []leaseEntry{e}, nil, nil))
 			model[owner] = e
 		default:
 			_, _, p, _ := sh.read(h, owner, nil)
-			require.True(t, sh.write(h, owner, p, uint64(i), nil, nil, nil))
+			require.True(t, sh.write(h, owner, p, uint64(i), nil, nil, nil, nil))
 			delete(model, owner)
 		}
 		check(owner)
@@ -362,7 +362,7 @@ func TestOwnerShardRecordForms(t *testing.T) {
 	sh := &ownerShard{seed: maphash.MakeSeed()}
 	h := maphash.String(sh.seed, "x")
 	es := []leaseEntry{newLeaseEntry(addr("10.0.0.1"), 1, 1), newLeaseEntry(addr("10.0.0.2"), 2, 1)}
-	require.True(t, sh.write(h, "x", ownerPos{}, 5, nil, nil, es))
+	require.True(t, sh.write(h, "x", ownerPos{}, 5, nil, nil, es, nil))
 	got, rev, _, err := sh.read(h, "x", nil)
 	require.NoError(t, err)
 	assert.Equal(t, es, got)
@@ -370,10 +370,23 @@ func TestOwnerShardRecordForms(t *testing.T) {
 	v, _ := sh.getBytes(h, "x")
 	assert.Equal(t, encodeOwner(es), v)
 	// One lease left: inline again.
-	require.True(t, sh.write(h, "x", ownerPos{}, 6, es[1:], nil, nil))
-	assert.Empty(t, sh.many)
+	require.True(t, sh.write(h, "x", ownerPos{}, 6, es[1:], nil, nil, nil))
+	assert.Empty(t, sh.aside)
 	v, _ = sh.getBytes(h, "x")
 	assert.Equal(t, encodeOwner(es[1:]), v)
+	// Runs of a sequential batch, one split at a segment's end.
+	runs := []leaseRun{{a16: addr("10.0.0.250").As16(), gen: 10, at: 3, n: 6}, {a16: addr("10.0.2.0").As16(), gen: 16, at: 3, n: 2}}
+	require.True(t, sh.write(h, "x", ownerPos{}, 8, nil, nil, nil, runs))
+	got, _, _, err = sh.read(h, "x", nil)
+	require.NoError(t, err)
+	var addrs []string
+	for i, e := range got {
+		addrs = append(addrs, e.addr().String())
+		assert.Equal(t, uint64(10+i), e.gen)
+	}
+	assert.Equal(t, []string{"10.0.0.250", "10.0.0.251", "10.0.0.252", "10.0.0.253", "10.0.0.254", "10.0.0.255", "10.0.2.0", "10.0.2.1"}, addrs)
+	v, _ = sh.getBytes(h, "x")
+	assert.Equal(t, encodeOwner(got), v)
 	// A malformed record is kept as given and reads as corrupt.
 	sh.putBytes(h, "x", []byte{1, 2, 3}, 7)
 	v, rev = sh.getBytes(h, "x")
