@@ -121,7 +121,11 @@ func (b *batch) reset(ps *poolState) {
 }
 
 // setSnap saves the strategy state to restore if the commit fails.
-func (b *batch) setSnap(s strategySnapshot) { b.snap, b.hasSnap = s, true }
+func (b *batch) setSnap(s strategySnapshot) {
+	if st := b.ps.pool.spec.Strategy; st == RoundRobin || st == FIFO { // the others have none
+		b.snap, b.hasSnap = s, true
+	}
+}
 
 // find returns the position of page idx's overlay, or -1.
 func (b *batch) find(idx Count) int {

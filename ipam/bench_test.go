@@ -213,17 +213,21 @@ func BenchmarkAllocateParallel16(b *testing.B) {
 }
 
 // BenchmarkFillSlash8 fills a whole /8 (16,777,214 addresses) with
-// AllocateN batches of 65,536 (one store transaction each).
+// AllocateN batches of 65,536 (one store transaction each), and reports
+// the heap the full pool takes (store and allocator).
 func BenchmarkFillSlash8(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	var total time.Duration
+	var heap float64
 	cpu := meterCPU(b)
 	for i := 0; i < b.N; i++ {
 		cpu.stop()
 		a, p := benchPool(b, "10.0.0.0/8", 0, Sequential)
 		size, _ := p.Size().Uint64()
 		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
 		cpu.start()
 		start := time.Now()
 		for done, k := 0, 0; done < int(size); k++ {
@@ -234,13 +238,21 @@ func BenchmarkFillSlash8(b *testing.B) {
 			done += n
 		}
 		total += time.Since(start)
+		cpu.stop()
 		if _, err := a.Allocate(ctx, "p", "x"); err == nil {
 			b.Fatal("a full /8 allocated once more")
 		}
+		runtime.GC()
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		heap = float64(after.HeapAlloc-before.HeapAlloc) / (1 << 20)
+		runtime.KeepAlive(a)
+		cpu.start()
 	}
 	cpu.report(1)
 	b.ReportMetric(cpu.total.Seconds()/float64(b.N), "cpu-s/fill")
 	b.ReportMetric(total.Seconds()/float64(b.N), "s/fill")
+	b.ReportMetric(heap, "heap-MiB")
 	b.ReportMetric(16777214*float64(b.N)/total.Seconds(), "allocs/s")
 }
 
