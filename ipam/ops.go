@@ -398,6 +398,9 @@ func (a *Allocator) allocateShared(ctx context.Context, ps *poolState, pool, own
 	}
 	need := n - len(entries)
 	now := a.nowNano()
+	if st := ps.pool.spec.Strategy; need == 1 && len(entries) == 0 && (st == Sequential || st == Random) {
+		return a.allocateOne(ctx, ps, &ref, pool, owner, now, out)
+	}
 	b := &ps.tx
 	b.reset(ps)
 	snap := ps.snapshot()
@@ -455,6 +458,61 @@ func (a *Allocator) allocateShared(ctx context.Context, ps *poolState, pool, own
 	out = appendLeases(out, pool, owner, entries)
 	out = appendLeaseRuns(out, pool, owner, runs)
 	return appendLeases(out, pool, owner, added), nil
+}
+
+// allocateOne is allocateShared's common case: one lease for a new owner
+// by a strategy without state of its own (Sequential, Random). The checks
+// a commit makes come first, so the page is stamped directly, with no undo
+// record, overlay or batch. Called with the owner's shard and the pool
+// locked; it unlocks both.
+func (a *Allocator) allocateOne(ctx context.Context, ps *poolState, ref *ownerRef, pool, owner string, now int64, out []Lease) ([]Lease, error) {
+	var (
+		e   leaseEntry
+		rev uint64
+		ev  *LevelEvent
+	)
+	// The context and the store's state were checked as the locks were
+	// taken (lockShared, ensure).
+	var err error
+	switch {
+	case !ref.sh.room(ref.pos):
+		err = fmt.Errorf("ipam: pool %q: owner index shard full (%d owners)", ps.name, ownerMaxSlots)
+	default:
+		b := &ps.tx
+		b.reset(ps)
+		ord, ok := a.pick(b)
+		if !ok {
+			err = ps.exhausted(a.opts.Clock)
+			break
+		}
+		idx, slot := ord.rsh(pageShift), int(ord.lo&(pageSlots-1))
+		st := ps.lookup(idx)
+		if st == nil {
+			st = &pageState{val: newPage(ps.rec.GenFloor)}
+			ps.pages[idx] = st
+			ps.seen = pageSeen{}
+		}
+		old := st.val.taken()
+		gen := st.val.set(slot)
+		ps.account(idx, old, old+1)
+		if ord == ps.lowFree {
+			ps.lowFree = ord.add64(1)
+		}
+		rev = ps.region.store.rev.Add(1)
+		st.rev = rev
+		e = newLeaseEntry(ps.pool.addr(ord), gen, now)
+		ev = a.levelEvent(ps)
+	}
+	ps.mu.Unlock()
+	if err == nil {
+		ref.sh.writeOne(ref.h, owner, ref.pos, rev, e)
+	}
+	ref.sh.mu.Unlock()
+	a.fire(ev)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, Lease{Pool: pool, Addr: e.addr(), Owner: owner, Generation: e.gen, Allocated: time.Unix(0, e.at).UTC()}), nil
 }
 
 // appendLeaseRuns appends the leases of runs to out.

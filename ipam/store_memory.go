@@ -876,6 +876,20 @@ func (sh *ownerShard) upsert(h uint64, owner string, p ownerPos) (uint32, bool) 
 	return sh.add(h, owner, p)
 }
 
+// writeOne replaces owner's record with the single lease e (gen > 0) at
+// revision rev; p is find's result if valid, and there is room.
+func (sh *ownerShard) writeOne(h uint64, owner string, p ownerPos, rev uint64, e leaseEntry) {
+	slot, ok := sh.upsert(h, owner, p)
+	if !ok {
+		return // commitPages or allocateOne checked room
+	}
+	s := sh.slot(slot)
+	if s.one.gen == 0 {
+		sh.clearAside(slot)
+	}
+	s.rev, s.one = rev, e
+}
+
 // read returns owner's leases (appended to buf), its record's revision and
 // where it was found.
 func (sh *ownerShard) read(h uint64, owner string, buf []leaseEntry) ([]leaseEntry, uint64, ownerPos, error) {
