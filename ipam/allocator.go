@@ -726,7 +726,8 @@ func (ps *poolState) stats() Stats {
 // Stats returns the pool's counts in O(1) from this allocator's view, which
 // includes every change it made and every change by others it has seen
 // (a conflict or Refresh reads them). Use Refresh first for an exact view
-// of a store other processes write to.
+// of a store other processes write to. On a MemoryStore the view is the
+// store's own and always exact.
 func (a *Allocator) Stats(ctx context.Context, pool string) (Stats, error) {
 	ps, err := a.locked(ctx, pool)
 	if err != nil {

@@ -383,11 +383,16 @@ func (a *Allocator) allocateShared(ctx context.Context, ps *poolState, pool, own
 		one      [1]leaseEntry
 		entries  []leaseEntry
 		ownerRev uint64
+		now      int64
 	)
 	done, err := a.lockShared(ctx, ps, &ref, func() (bool, error) {
 		var err error
 		entries, ownerRev, err = a.readOwnerRef(ctx, ps, &ref, one[:0])
-		return err == nil && len(entries) >= n, err
+		if err != nil || len(entries) >= n {
+			return err == nil, err
+		}
+		now = a.nowNano() // before the pool lock, which allocations contend for
+		return false, nil
 	})
 	if err != nil {
 		return nil, err
@@ -397,7 +402,6 @@ func (a *Allocator) allocateShared(ctx context.Context, ps *poolState, pool, own
 		return appendLeases(out, pool, owner, entries[:n]), nil
 	}
 	need := n - len(entries)
-	now := a.nowNano()
 	if st := ps.pool.spec.Strategy; need == 1 && len(entries) == 0 && (st == Sequential || st == Random) {
 		return a.allocateOne(ctx, ps, &ref, pool, owner, now, out)
 	}
