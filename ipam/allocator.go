@@ -50,7 +50,10 @@ const (
 
 // Options configure an Allocator. The zero value is usable.
 type Options struct {
-	// Clock returns the current time; time.Now when nil.
+	// Clock returns the current time. When nil, the allocator reads the
+	// wall clock (time.Now) at most every 100 ms and advances it by the
+	// monotonic clock in between: one clock read per allocation instead of
+	// two, and a step of the system clock shows within 100 ms.
 	Clock func() time.Time
 	// Rand is the source of randomness for the Random strategy; seeded from
 	// crypto/rand when nil. Each pool draws its own generator from it.
@@ -74,14 +77,20 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Allocator hands out addresses from pools kept in a Store. It caches the
-// decoded allocation pages of the pools it has used and keeps them current
-// through the store's compare-and-swap: any number of Allocators, in any
-// number of processes, may share one store. It is safe for concurrent use.
+// Allocator hands out addresses from pools kept in a Store. On a
+// MemoryStore it works on the store's own decoded pool state, under the
+// store's locks; on other stores it caches the decoded allocation pages of
+// the pools it has used and keeps them current through the store's
+// compare-and-swap. Either way any number of Allocators, in any number of
+// processes (other stores) or goroutines, may share one store. It is safe
+// for concurrent use.
 type Allocator struct {
 	store   Store
+	mem     *MemoryStore // store, when it is exactly a *MemoryStore
 	opts    Options
+	nowNano func() int64 // opts.Clock in Unix nanoseconds
 	pools   atomic.Pointer[map[string]*poolState]
+	last    atomic.Pointer[poolState] // the pool used last
 	poolsMu sync.Mutex
 	randMu  sync.Mutex
 
@@ -100,8 +109,13 @@ func NewWithOptions(ctx context.Context, store Store, opts Options, pools ...Poo
 	if store == nil {
 		return nil, errors.New("ipam: nil store")
 	}
+	var nowNano func() int64
 	if opts.Clock == nil {
-		opts.Clock = time.Now
+		c := new(monoClock)
+		opts.Clock, nowNano = c.now, c.nowNano
+	} else {
+		clock := opts.Clock
+		nowNano = func() int64 { return clock().UnixNano() }
 	}
 	if opts.Rand == nil {
 		var seed [32]byte
@@ -116,7 +130,12 @@ func NewWithOptions(ctx context.Context, store Store, opts Options, pools ...Poo
 	if opts.MaxRetries <= 0 {
 		opts.MaxRetries = 10000
 	}
-	a := &Allocator{store: store, opts: opts}
+	a := &Allocator{store: store, opts: opts, nowNano: nowNano}
+	// Only the MemoryStore itself: a type wrapping or embedding it (to
+	// instrument Commit, say) must see every transaction.
+	if ms, ok := store.(*MemoryStore); ok {
+		a.mem = ms
+	}
 	m := map[string]*poolState{}
 	a.pools.Store(&m)
 	for _, p := range pools {
@@ -130,13 +149,44 @@ func NewWithOptions(ctx context.Context, store Store, opts Options, pools ...Poo
 // Store returns the allocator's store.
 func (a *Allocator) Store() Store { return a.store }
 
-// poolState is the allocator's cached view of one pool.
-type poolState struct {
-	mu   sync.Mutex
-	name string
-	key  string // poolKey(name)
+// monoClock is the default Clock: the wall clock read every 100 ms and
+// advanced by the monotonic clock in between (time.Since costs one clock
+// read, time.Now two).
+type monoClock struct{ base atomic.Pointer[monoBase] }
+
+type monoBase struct {
+	t    time.Time // with its monotonic reading
+	unix int64     // t.UnixNano()
+}
+
+// nowNano returns the time in Unix nanoseconds.
+func (c *monoClock) nowNano() int64 {
+	if b := c.base.Load(); b != nil {
+		if d := time.Since(b.t); d >= 0 && d < 100*time.Millisecond {
+			return b.unix + int64(d)
+		}
+	}
+	t := time.Now()
+	c.base.Store(&monoBase{t: t, unix: t.UnixNano()})
+	return t.UnixNano()
+}
+
+func (c *monoClock) now() time.Time { return time.Unix(0, c.nowNano()) }
+
+// poolCore is the decoded state of one pool: the compiled spec, the
+// allocation pages with their summaries, and the strategy records. On a
+// MemoryStore it lives in the store's region for the pool and is the
+// truth, shared by every Allocator on the store (its pages map is the
+// store's); on other stores each Allocator keeps its own, as a cache.
+type poolCore struct {
+	mu     sync.Mutex
+	name   string
+	key    string     // poolKey(name)
+	region *memRegion // non-nil: the MemoryStore's shared state
 
 	loaded     bool
+	version    uint64 // region version loaded (shared)
+	loads      uint64 // loads completed, for the allocators' levels
 	pool       *Pool
 	rec        *poolRecord
 	recRev     uint64
@@ -144,6 +194,8 @@ type poolState struct {
 	npages     Count
 	lastCap    int // capacity of the last page
 	pages      map[Count]*pageState
+	seen       pageSeen // a cached lookup in pages
+	lowFree    Count    // every ordinal below is taken
 	full       fullTree
 	open       openSet
 	taken      Count
@@ -157,18 +209,26 @@ type poolState struct {
 	cursor     Count
 	hasCursor  bool
 
-	level   Level
-	rng     *rand.Rand
 	pending map[Count]struct{}
 
 	// scratch, reused under mu
 	tx batch
 }
 
+// poolState is one Allocator's handle on a pool: the (own or shared) core
+// plus what is the Allocator's alone. Its fields are guarded by core.mu.
+type poolState struct {
+	*poolCore
+	level      Level
+	levelLoads uint64 // core.loads when level was last set from scratch
+	rng        *rand.Rand
+}
+
 type pageState struct {
-	key string
-	rev uint64
+	key string    // store key (cached pages of a generic store)
+	rev uint64    // 0: absent
 	val pageBytes // nil: absent
+	raw []byte    // MemoryStore: a value written there that is not a page
 }
 
 // openSet holds the pages that are neither empty nor full (for Random).
@@ -198,44 +258,175 @@ func (o *openSet) remove(idx Count) {
 	delete(o.pos, idx)
 }
 
-// state returns the (possibly unloaded) state of pool name.
-func (a *Allocator) state(name string) *poolState {
+// state returns this allocator's (possibly unloaded) handle on pool name.
+func (a *Allocator) state(name string) (*poolState, error) {
+	if ps := a.last.Load(); ps != nil && ps.name == name {
+		return ps, nil
+	}
 	if ps := (*a.pools.Load())[name]; ps != nil {
-		return ps
+		a.last.Store(ps)
+		return ps, nil
+	}
+	var core *poolCore
+	if a.mem != nil {
+		r := a.mem.region(name)
+		if r == nil {
+			return nil, fmt.Errorf("%w %q", ErrUnknownPool, name)
+		}
+		core = &r.core
 	}
 	a.poolsMu.Lock()
 	defer a.poolsMu.Unlock()
 	old := *a.pools.Load()
 	if ps := old[name]; ps != nil {
-		return ps
+		return ps, nil
 	}
 	m := make(map[string]*poolState, len(old)+1)
 	for k, v := range old {
 		m[k] = v
 	}
-	ps := &poolState{name: name, key: poolKey(name)}
+	if core == nil {
+		core = &poolCore{name: name, key: poolKey(name)}
+	}
+	ps := &poolState{poolCore: core}
 	a.randMu.Lock()
 	ps.rng = rand.New(rand.NewPCG(a.opts.Rand.Uint64(), a.opts.Rand.Uint64()))
 	a.randMu.Unlock()
 	m[name] = ps
 	a.pools.Store(&m)
-	return ps
+	return ps, nil
 }
 
-// locked returns the pool's state, loaded and locked; the caller unlocks.
-func (a *Allocator) locked(ctx context.Context, name string) (*poolState, error) {
-	ps := a.state(name)
-	ps.mu.Lock()
-	if !ps.loaded {
-		if err := a.load(ctx, ps); err != nil {
-			ps.mu.Unlock()
-			return nil, err
+// errPendingChange: the shared state cannot load while a spec change or
+// removal is pending; lockPool completes it with no lock held.
+var errPendingChange = errors.New("ipam: pool change pending")
+
+// lockPool locks the pool for an operation (on a MemoryStore the owner's
+// shard first, when ref is given) and makes sure its state is loaded and
+// current. On error nothing stays locked.
+func (a *Allocator) lockPool(ctx context.Context, ps *poolState, ref *ownerRef) error {
+	for attempt := 0; ; attempt++ {
+		if ref != nil && ref.sh != nil {
+			ref.sh.mu.Lock()
 		}
+		ps.mu.Lock()
+		err := a.ensure(ctx, ps)
+		if err == nil {
+			a.syncLevel(ps)
+			return nil
+		}
+		a.unlockPool(ps, ref)
+		if !errors.Is(err, errPendingChange) || attempt >= a.opts.MaxRetries {
+			return err
+		}
+		if err := a.completePending(ctx, ps.name); err != nil && !errors.As(err, new(*SpecChangeError)) {
+			return err
+		}
+	}
+}
+
+// lockShared is lockPool on a MemoryStore with read called between
+// locking the owner's shard and locking the pool; if read reports done, the
+// pool is not locked (only the shard stays locked). On error nothing stays
+// locked.
+func (a *Allocator) lockShared(ctx context.Context, ps *poolState, ref *ownerRef, read func() (done bool, err error)) (bool, error) {
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		if ps.region.store.closed.Load() {
+			return false, errClosed
+		}
+		lockSpin(&ref.sh.mu)
+		done, err := read()
+		if err != nil {
+			ref.sh.mu.Unlock()
+			return false, err
+		}
+		if done {
+			return true, nil
+		}
+		lockSpin(&ps.mu)
+		err = a.ensure(ctx, ps)
+		if err == nil {
+			a.syncLevel(ps)
+			return false, nil
+		}
+		ps.mu.Unlock()
+		ref.sh.mu.Unlock()
+		if !errors.Is(err, errPendingChange) || attempt >= a.opts.MaxRetries {
+			return false, err
+		}
+		if err := a.completePending(ctx, ps.name); err != nil && !errors.As(err, new(*SpecChangeError)) {
+			return false, err
+		}
+	}
+}
+
+// lockSpin locks m, retrying TryLock for a moment first. The locks of a
+// shared pool are held for well under a microsecond, less than parking and
+// waking a goroutine costs, and sync.Mutex does not spin while other
+// goroutines wait to run (as they do when more goroutines than CPUs
+// allocate); without this, every collision of two allocations parks one.
+func lockSpin(m *sync.Mutex) {
+	for range 64 {
+		if m.TryLock() {
+			return
+		}
+	}
+	m.Lock()
+}
+
+// syncLevel sets this allocator's level for the pool from scratch after the
+// state was (re)loaded. Called with the pool lock held.
+func (a *Allocator) syncLevel(ps *poolState) {
+	if ps.levelLoads != ps.loads {
+		ps.level = levelFor(ps.utilization(), LevelOK, ps.pool.spec.Warn, ps.pool.spec.Critical, a.opts.Hysteresis)
+		ps.levelLoads = ps.loads
+	}
+}
+
+// unlockPool undoes lockPool.
+func (a *Allocator) unlockPool(ps *poolState, ref *ownerRef) {
+	ps.mu.Unlock()
+	if ref != nil && ref.sh != nil {
+		ref.sh.mu.Unlock()
+	}
+}
+
+// ensure loads the pool's state unless it is loaded and current. Called
+// with ps.mu held.
+func (a *Allocator) ensure(ctx context.Context, ps *poolState) error {
+	if r := ps.region; r != nil {
+		if r.store.closed.Load() {
+			return errClosed
+		}
+		if ps.loaded && ps.version == r.version {
+			return nil
+		}
+		return a.loadShared(ps)
+	}
+	if ps.loaded {
+		return nil
+	}
+	return a.load(ctx, ps)
+}
+
+// locked returns the pool's state, loaded and locked; the caller unlocks
+// ps.mu.
+func (a *Allocator) locked(ctx context.Context, name string) (*poolState, error) {
+	ps, err := a.state(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.lockPool(ctx, ps, nil); err != nil {
+		return nil, err
 	}
 	return ps, nil
 }
 
-// load reads the pool's state from the store (a full refresh).
+// load reads the pool's state from the store (a full refresh of a generic
+// store's cache).
 func (a *Allocator) load(ctx context.Context, ps *poolState) error {
 	ps.loaded = false
 	kvs, err := a.store.Get(ctx, poolKey(ps.name), quarantineKey(ps.name), fifoKey(ps.name), cursorKey(ps.name))
@@ -255,6 +446,81 @@ func (a *Allocator) load(ctx context.Context, ps *poolState) error {
 		}
 		return a.load(ctx, ps)
 	}
+	if err := ps.setRecord(rec, kvs[0].Revision); err != nil {
+		return err
+	}
+	ps.pages = map[Count]*pageState{}
+	for kv, err := range a.store.Scan(ctx, ps.pagePrefix) {
+		if err != nil {
+			return err
+		}
+		idx, ok := parsePageIndex(kv.Key[len(ps.pagePrefix):])
+		if !ok {
+			return fmt.Errorf("%w: pool %q: stray page key %q", ErrCorrupt, ps.name, kv.Key)
+		}
+		st := &pageState{key: kv.Key, rev: kv.Revision, val: pageBytes(kv.Value)}
+		if err := ps.addPage(idx, st); err != nil {
+			return err
+		}
+		ps.pages[idx] = st
+	}
+	if err := ps.setRecords(kvs[1].Value, kvs[1].Revision, kvs[2].Value, kvs[2].Revision, kvs[3].Value); err != nil {
+		return err
+	}
+	ps.loads++
+	ps.level = levelFor(ps.utilization(), LevelOK, ps.pool.spec.Warn, ps.pool.spec.Critical, a.opts.Hysteresis)
+	ps.levelLoads = ps.loads
+	ps.loaded = true
+	return nil
+}
+
+// loadShared builds the shared state from the MemoryStore region it lives
+// in. Called with ps.mu (the region's pool lock) held: no Store method may
+// be called here.
+func (a *Allocator) loadShared(ps *poolState) error {
+	r := ps.region
+	ps.loaded = false
+	e := r.small[famPool]
+	if e.rev == 0 {
+		return fmt.Errorf("%w %q", ErrUnknownPool, ps.name)
+	}
+	rec, err := decodePoolRecord(e.val)
+	if err != nil {
+		return fmt.Errorf("%w: pool %q: %v", ErrCorrupt, ps.name, err)
+	}
+	if rec.Pending != nil {
+		return errPendingChange
+	}
+	if err := ps.setRecord(rec, e.rev); err != nil {
+		return err
+	}
+	pages := r.epochs[rec.Epoch]
+	if pages == nil {
+		pages = map[Count]*pageState{}
+		r.epochs[rec.Epoch] = pages
+	}
+	for idx, st := range pages {
+		if st.rev == 0 {
+			continue
+		}
+		if err := ps.addPage(idx, st); err != nil {
+			return err
+		}
+	}
+	ps.pages = pages
+	q, f := r.small[famQuarantine], r.small[famFIFO]
+	if err := ps.setRecords(q.val, q.rev, f.val, f.rev, r.small[famCursor].val); err != nil {
+		return err
+	}
+	ps.version = r.version
+	ps.loads++
+	ps.loaded = true
+	return nil
+}
+
+// setRecord installs the pool record and the compiled pool, with empty page
+// summaries.
+func (ps *poolCore) setRecord(rec *poolRecord, rev uint64) error {
 	if rec.Deleted {
 		return fmt.Errorf("%w %q (removed)", ErrUnknownPool, ps.name)
 	}
@@ -266,56 +532,64 @@ func (a *Allocator) load(ctx context.Context, ps *poolState) error {
 	if err != nil {
 		return fmt.Errorf("%w: pool %q: stored spec: %v", ErrCorrupt, ps.name, err)
 	}
-	ps.pool, ps.rec, ps.recRev = pool, rec, kvs[0].Revision
+	ps.pool, ps.rec, ps.recRev = pool, rec, rev
 	ps.pagePrefix = pagesPrefix(ps.name, rec.Epoch)
 	ps.npages = pool.allocatable.add64(pageSlots - 1).rsh(pageShift)
 	ps.lastCap = pageSlots
 	if r := int(pool.allocatable.lo & (pageSlots - 1)); r != 0 {
 		ps.lastCap = r
 	}
-	ps.pages = map[Count]*pageState{}
 	ps.full = newFullTree(ps.npages)
 	ps.open = openSet{}
 	ps.taken = Count{}
-	for kv, err := range a.store.Scan(ctx, ps.pagePrefix) {
-		if err != nil {
-			return err
-		}
-		idx, ok := parsePageIndex(kv.Key[len(ps.pagePrefix):])
-		if !ok || idx.Cmp(ps.npages) >= 0 {
-			return fmt.Errorf("%w: pool %q: stray page key %q", ErrCorrupt, ps.name, kv.Key)
-		}
-		if err := checkPage(kv.Value, ps.capacity(idx)); err != nil {
-			return fmt.Errorf("%w: pool %q: key %q: %v", ErrCorrupt, ps.name, kv.Key, err)
-		}
-		ps.pages[idx] = &pageState{key: kv.Key, rev: kv.Revision, val: pageBytes(kv.Value)}
-		ps.account(idx, 0, pageBytes(kv.Value).taken())
+	ps.seen = pageSeen{}
+	ps.lowFree = Count{}
+	return nil
+}
+
+// addPage checks a page read from the store and counts it in the
+// summaries.
+func (ps *poolCore) addPage(idx Count, st *pageState) error {
+	if idx.Cmp(ps.npages) >= 0 {
+		return fmt.Errorf("%w: pool %q: stray page %s", ErrCorrupt, ps.name, pageKey(ps.pagePrefix, idx))
 	}
-	if ps.quarantine, err = decodeQuarantine(kvs[1].Value); err != nil {
+	v := []byte(st.val)
+	if st.raw != nil {
+		v = st.raw
+	}
+	if err := checkPage(v, ps.capacity(idx)); err != nil {
+		return fmt.Errorf("%w: pool %q: key %q: %v", ErrCorrupt, ps.name, pageKey(ps.pagePrefix, idx), err)
+	}
+	ps.account(idx, 0, st.val.taken())
+	return nil
+}
+
+// setRecords decodes the quarantine, FIFO and cursor records.
+func (ps *poolCore) setRecords(q []byte, qRev uint64, f []byte, fRev uint64, c []byte) error {
+	var err error
+	if ps.quarantine, err = decodeQuarantine(q); err != nil {
 		return fmt.Errorf("%w: pool %q: %v", ErrCorrupt, ps.name, err)
 	}
-	ps.qRev = kvs[1].Revision
-	if ps.fifoFresh, ps.fifo, err = decodeFIFO(kvs[2].Value); err != nil {
+	ps.qRev = qRev
+	if ps.fifoFresh, ps.fifo, err = decodeFIFO(f); err != nil {
 		return fmt.Errorf("%w: pool %q: %v", ErrCorrupt, ps.name, err)
 	}
-	ps.fifoRev = kvs[2].Revision
+	ps.fifoRev = fRev
 	ps.fifoSet = make(map[netip.Addr]int64, len(ps.fifo))
 	for _, e := range ps.fifo {
 		ps.fifoSet[e.addr] = e.at
 	}
 	ps.hasCursor = false
-	if c, ok := decodeCursor(kvs[3].Value); ok {
-		if ord, ok := pool.ordinal(c); ok {
+	if a, ok := decodeCursor(c); ok {
+		if ord, ok := ps.pool.ordinal(a); ok {
 			ps.cursor, ps.hasCursor = ord, true
 		}
 	}
-	ps.level = levelFor(ps.utilization(), LevelOK, pool.spec.Warn, pool.spec.Critical, a.opts.Hysteresis)
-	ps.loaded = true
 	return nil
 }
 
 // capacity returns the number of ordinals in page idx.
-func (ps *poolState) capacity(idx Count) int {
+func (ps *poolCore) capacity(idx Count) int {
 	if idx.Cmp(ps.npages.sub64(1)) == 0 {
 		return ps.lastCap
 	}
@@ -323,7 +597,7 @@ func (ps *poolState) capacity(idx Count) int {
 }
 
 // account updates the summaries for page idx going from old to new taken.
-func (ps *poolState) account(idx Count, old, new int) {
+func (ps *poolCore) account(idx Count, old, new int) {
 	if old == new {
 		return
 	}
@@ -345,253 +619,13 @@ func (ps *poolState) account(idx Count, old, new int) {
 	}
 }
 
-func (ps *poolState) utilization() float64 {
+func (ps *poolCore) utilization() float64 {
 	n := ps.pool.allocatable.Float64()
 	if n == 0 {
 		return 0
 	}
 	return ps.taken.Float64() / n
 }
-
-// batch is an allocator transaction being built under the pool's lock:
-// copy-on-write page overlays plus the extra conditions and operations.
-// The summaries (full tree, open set, taken) follow the overlays, and are
-// rolled back with abort.
-type batch struct {
-	ps    *poolState
-	snap  *strategySnapshot // restored on a failed commit, before refreshing
-	pages []overlay
-	index map[Count]int
-	last  int   // index of the overlay used last, -1 if none
-	hint  Count // Sequential: every ordinal below is taken in this batch
-	conds []Cond
-	ops   []Op
-}
-
-type overlay struct {
-	idx Count
-	val pageBytes
-	st  *pageState // cached page; nil if absent from the cache
-}
-
-func (b *batch) reset(ps *poolState) {
-	b.ps = ps
-	b.snap = nil
-	b.last = -1
-	b.hint = Count{}
-	b.pages = b.pages[:0]
-	b.index = nil
-	b.conds = b.conds[:0]
-	b.ops = b.ops[:0]
-}
-
-// find returns the position of page idx's overlay, or -1.
-func (b *batch) find(idx Count) int {
-	if b.last >= 0 && b.pages[b.last].idx == idx {
-		return b.last
-	}
-	if b.index != nil {
-		if i, ok := b.index[idx]; ok {
-			b.last = i
-			return i
-		}
-		return -1
-	}
-	for i := range b.pages {
-		if b.pages[i].idx == idx {
-			b.last = i
-			return i
-		}
-	}
-	return -1
-}
-
-// page returns the writable overlay of page idx, creating it from the cache.
-func (b *batch) page(idx Count) pageBytes {
-	if i := b.find(idx); i >= 0 {
-		return b.pages[i].val
-	}
-	var v pageBytes
-	st := b.ps.pages[idx]
-	if st != nil && st.val != nil {
-		v = make(pageBytes, pageSize)
-		copy(v, st.val)
-	} else {
-		v = newPage(b.ps.rec.GenFloor)
-	}
-	b.pages = append(b.pages, overlay{idx: idx, val: v, st: st})
-	b.last = len(b.pages) - 1
-	if b.index != nil {
-		b.index[idx] = len(b.pages) - 1
-	} else if len(b.pages) > 8 {
-		b.index = make(map[Count]int, 16)
-		for i := range b.pages {
-			b.index[b.pages[i].idx] = i
-		}
-	}
-	return v
-}
-
-// view returns the current bytes of page idx: overlay, cache, or nil.
-func (b *batch) view(idx Count) pageBytes {
-	if i := b.find(idx); i >= 0 {
-		return b.pages[i].val
-	}
-	if st := b.ps.pages[idx]; st != nil {
-		return st.val
-	}
-	return nil
-}
-
-// take marks ordinal ord in the overlay and returns its new generation.
-func (b *batch) take(ord Count, gen bool) uint64 {
-	idx, slot := ord.rsh(pageShift), int(ord.lo&(pageSlots-1))
-	p := b.page(idx)
-	old := p.taken()
-	var g uint64
-	if gen {
-		g = p.set(slot)
-	} else {
-		p.mark(slot)
-	}
-	b.ps.account(idx, old, old+1)
-	return g
-}
-
-// free clears ordinal ord in the overlay.
-func (b *batch) free(ord Count) {
-	idx, slot := ord.rsh(pageShift), int(ord.lo&(pageSlots-1))
-	p := b.page(idx)
-	if !p.has(slot) {
-		return
-	}
-	old := p.taken()
-	p.clear(slot)
-	b.ps.account(idx, old, old-1)
-}
-
-// isTaken reports whether ord is taken in the current view.
-func (b *batch) isTaken(ord Count) bool {
-	v := b.view(ord.rsh(pageShift))
-	return v != nil && v.has(int(ord.lo&(pageSlots-1)))
-}
-
-// txn assembles the transaction: the pool record's revision, every touched
-// page's revision, and the extra conditions and operations.
-func (b *batch) txn() Txn {
-	ps := b.ps
-	conds := append(b.conds, Cond{Key: ps.key, Revision: ps.recRev})
-	ops := b.ops
-	for i := range b.pages {
-		o := &b.pages[i]
-		st := o.st
-		if st == nil {
-			st = &pageState{key: pageKey(ps.pagePrefix, o.idx)}
-			o.st = st
-		}
-		conds = append(conds, Cond{Key: st.key, Revision: st.rev})
-		ops = append(ops, Op{Key: st.key, Value: o.val})
-	}
-	b.conds, b.ops = conds, ops
-	return Txn{Conds: conds, Ops: ops}
-}
-
-// committed installs the overlays as the cached pages at revision rev.
-func (b *batch) committed(rev uint64) {
-	ps := b.ps
-	for _, o := range b.pages {
-		st := o.st
-		if ps.pages[o.idx] != st {
-			ps.pages[o.idx] = st
-		}
-		st.rev, st.val = rev, o.val
-	}
-	b.pages = b.pages[:0]
-	b.index = nil
-	b.last = -1
-}
-
-// abort rolls the summaries back to the cached pages.
-func (b *batch) abort() {
-	ps := b.ps
-	for _, o := range b.pages {
-		var old int
-		if st := o.st; st != nil && st.val != nil {
-			old = st.val.taken()
-		}
-		ps.account(o.idx, o.val.taken(), old)
-	}
-	b.pages = b.pages[:0]
-	b.index = nil
-	b.last = -1
-	b.hint = Count{}
-}
-
-// commit runs the batch's transaction. On a conflict it refreshes what the
-// conflicting key caches and reports errConflictRetry.
-func (a *Allocator) commit(ctx context.Context, b *batch) (uint64, error) {
-	rev, err := a.store.Commit(ctx, b.txn())
-	if err == nil {
-		b.committed(rev)
-		return rev, nil
-	}
-	b.abort()
-	if b.snap != nil {
-		b.ps.restore(*b.snap)
-	}
-	var ce *ConflictError
-	if errors.As(err, &ce) {
-		if rerr := a.refreshKey(ctx, b.ps, ce.Key); rerr != nil {
-			return 0, rerr
-		}
-	}
-	return 0, err
-}
-
-// refreshKey re-reads one conflicting key into the cache.
-func (a *Allocator) refreshKey(ctx context.Context, ps *poolState, key string) error {
-	if len(key) > len(ps.pagePrefix) && key[:len(ps.pagePrefix)] == ps.pagePrefix {
-		idx, ok := parsePageIndex(key[len(ps.pagePrefix):])
-		if ok {
-			kvs, err := a.store.Get(ctx, key)
-			if err != nil {
-				return err
-			}
-			kv := kvs[0]
-			if kv.Revision != 0 {
-				if err := checkPage(kv.Value, ps.capacity(idx)); err != nil {
-					return fmt.Errorf("%w: key %q: %v", ErrCorrupt, key, err)
-				}
-			}
-			st := ps.pages[idx]
-			old := 0
-			if st == nil {
-				st = &pageState{key: key}
-				ps.pages[idx] = st
-			} else if st.val != nil {
-				old = st.val.taken()
-			}
-			st.rev, st.val = kv.Revision, pageBytes(kv.Value)
-			if kv.Revision == 0 {
-				st.val = nil
-			}
-			nw := 0
-			if st.val != nil {
-				nw = st.val.taken()
-			}
-			ps.account(idx, old, nw)
-			return nil
-		}
-	}
-	switch key {
-	case quarantineKey(ps.name), fifoKey(ps.name), poolKey(ps.name):
-		return a.load(ctx, ps)
-	}
-	return nil // owner keys: the caller re-reads them
-}
-
-// retryable reports whether err is a conflict worth retrying.
-func retryable(err error) bool { return errors.Is(err, ErrConflict) }
 
 // Level is a pool's utilization level.
 type Level int
@@ -692,7 +726,8 @@ func (ps *poolState) stats() Stats {
 // Stats returns the pool's counts in O(1) from this allocator's view, which
 // includes every change it made and every change by others it has seen
 // (a conflict or Refresh reads them). Use Refresh first for an exact view
-// of a store other processes write to.
+// of a store other processes write to. On a MemoryStore the view is the
+// store's own and always exact.
 func (a *Allocator) Stats(ctx context.Context, pool string) (Stats, error) {
 	ps, err := a.locked(ctx, pool)
 	if err != nil {
@@ -703,11 +738,20 @@ func (a *Allocator) Stats(ctx context.Context, pool string) (Stats, error) {
 }
 
 // Refresh re-reads the pool's state from the store: O(pages in use).
+// On a MemoryStore the view is always exact and this only re-derives it.
 func (a *Allocator) Refresh(ctx context.Context, pool string) error {
-	ps := a.state(pool)
+	ps, err := a.state(pool)
+	if err != nil {
+		return err
+	}
 	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	return a.load(ctx, ps)
+	ps.loaded = false
+	ps.mu.Unlock()
+	if err := a.lockPool(ctx, ps, nil); err != nil {
+		return err
+	}
+	ps.mu.Unlock()
+	return nil
 }
 
 // levelEvent recomputes the pool's level after a change, returning the event
@@ -746,6 +790,9 @@ func randBelow(r *rand.Rand, n Count) Count {
 // skipping ordinals rejected by skip.
 func (b *batch) nextFree(from Count, skip func(Count) bool) (Count, bool) {
 	ps := b.ps
+	if from.Cmp(ps.lowFree) < 0 {
+		from = ps.lowFree
+	}
 	idx := from.rsh(pageShift)
 	slot := int(from.lo & (pageSlots - 1))
 	for {
@@ -798,6 +845,12 @@ func (a *Allocator) pick(b *batch) (Count, bool) {
 	return o, ok
 }
 
+// sequentialBatch reports whether a batch can take addresses a bitmap word
+// at a time: Sequential, and nothing to pass over.
+func (ps *poolState) sequentialBatch() bool {
+	return ps.pool.spec.Strategy == Sequential && len(ps.pending) == 0 && len(ps.fifoSet) == 0
+}
+
 // skipFunc returns the ordinals to pass over: pending verification, and
 // (FIFO) addresses cooling down. nil when there are none.
 func (ps *poolState) skipFunc(clock func() time.Time) func(Count) bool {
@@ -848,7 +901,7 @@ func (a *Allocator) pickFIFO(b *batch) (Count, bool) {
 	if o, ok := b.nextFree(ps.fifoFresh, skip); ok {
 		return o, true
 	}
-	now := a.opts.Clock().UnixNano()
+	now := a.nowNano()
 	cool := int64(ps.pool.spec.Cooldown)
 	for _, e := range ps.fifo {
 		if now-e.at < cool {
@@ -922,17 +975,23 @@ type strategySnapshot struct {
 	fifo      []fifoEntryT
 }
 
+// snapshot saves the strategy state (Sequential and Random have none).
 func (ps *poolState) snapshot() strategySnapshot {
-	s := strategySnapshot{cursor: ps.cursor, hasCursor: ps.hasCursor, fresh: ps.fifoFresh}
-	if ps.pool.spec.Strategy == FIFO {
-		s.fifo = slices.Clone(ps.fifo)
+	switch ps.pool.spec.Strategy {
+	case RoundRobin:
+		return strategySnapshot{cursor: ps.cursor, hasCursor: ps.hasCursor}
+	case FIFO:
+		return strategySnapshot{fresh: ps.fifoFresh, fifo: slices.Clone(ps.fifo)}
 	}
-	return s
+	return strategySnapshot{}
 }
 
 func (ps *poolState) restore(s strategySnapshot) {
-	ps.cursor, ps.hasCursor, ps.fifoFresh = s.cursor, s.hasCursor, s.fresh
-	if ps.pool.spec.Strategy == FIFO {
+	switch ps.pool.spec.Strategy {
+	case RoundRobin:
+		ps.cursor, ps.hasCursor = s.cursor, s.hasCursor
+	case FIFO:
+		ps.fifoFresh = s.fresh
 		ps.fifo = s.fifo
 		ps.fifoSet = make(map[netip.Addr]int64, len(ps.fifo))
 		for _, e := range ps.fifo {

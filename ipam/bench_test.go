@@ -64,6 +64,41 @@ func cachedPool(b *testing.B, subnet string, fill float64) *Allocator {
 	return a
 }
 
+// cpuMeter accumulates the process's CPU time (user + system, all threads,
+// so the garbage collector's share counts) while a benchmark's timer runs.
+// Other processes loading the machine inflate wall time but hardly this.
+type cpuMeter struct {
+	b     *testing.B
+	at    time.Duration
+	total time.Duration
+}
+
+// meterCPU resets b's timer and starts measuring.
+func meterCPU(b *testing.B) *cpuMeter {
+	b.ResetTimer()
+	return &cpuMeter{b: b, at: processCPU()}
+}
+
+// stop stops b's timer and the meter.
+func (m *cpuMeter) stop() {
+	m.b.StopTimer()
+	m.total += processCPU() - m.at
+}
+
+// start restarts the meter and b's timer.
+func (m *cpuMeter) start() {
+	m.at = processCPU()
+	m.b.StartTimer()
+}
+
+// report stops the meter and reports cpu-ns per op (ops per b.N round).
+func (m *cpuMeter) report(ops float64) {
+	m.stop()
+	if m.at >= 0 && m.b.N > 0 {
+		m.b.ReportMetric(float64(m.total.Nanoseconds())/(float64(m.b.N)*ops), "cpu-ns/op")
+	}
+}
+
 // BenchmarkAllocate measures Allocate (one lease per owner, committed to the
 // memory store) on an empty pool and on 99 %-full /16 and /8 pools. The
 // leases are released in chunks outside the timer, so the fill stays put.
@@ -85,7 +120,7 @@ func BenchmarkAllocate(b *testing.B) {
 			own := owners(c.chunk)
 			leases := make([]Lease, 0, c.chunk)
 			b.ReportAllocs()
-			b.ResetTimer()
+			cpu := meterCPU(b)
 			for i := 0; i < b.N; {
 				n := min(c.chunk, b.N-i)
 				for j := 0; j < n; j++ {
@@ -96,15 +131,16 @@ func BenchmarkAllocate(b *testing.B) {
 					leases = append(leases, l)
 				}
 				i += n
-				b.StopTimer()
+				cpu.stop()
 				for _, l := range leases {
 					if err := a.Release(ctx, l); err != nil {
 						b.Fatal(err)
 					}
 				}
 				leases = leases[:0]
-				b.StartTimer()
+				cpu.start()
 			}
+			cpu.report(1)
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "allocs/s")
 		})
 	}
@@ -118,10 +154,10 @@ func BenchmarkRelease(b *testing.B) {
 	own := owners(chunk)
 	leases := make([]Lease, 0, chunk)
 	b.ReportAllocs()
-	b.ResetTimer()
+	cpu := meterCPU(b)
 	for i := 0; i < b.N; {
 		n := min(chunk, b.N-i)
-		b.StopTimer()
+		cpu.stop()
 		for j := 0; j < n; j++ {
 			l, err := a.Allocate(ctx, "p", own[j])
 			if err != nil {
@@ -129,7 +165,7 @@ func BenchmarkRelease(b *testing.B) {
 			}
 			leases = append(leases, l)
 		}
-		b.StartTimer()
+		cpu.start()
 		for _, l := range leases {
 			if err := a.Release(ctx, l); err != nil {
 				b.Fatal(err)
@@ -138,6 +174,7 @@ func BenchmarkRelease(b *testing.B) {
 		leases = leases[:0]
 		i += n
 	}
+	cpu.report(1)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "releases/s")
 }
 
@@ -149,34 +186,49 @@ func BenchmarkAllocateParallel16(b *testing.B) {
 	if b.N > 16_000_000 {
 		b.Fatalf("b.N %d exceeds the /8", b.N)
 	}
-	own := owners(b.N)
+	// Owners are handed out in blocks, so that the goroutines do not
+	// measure a shared counter bouncing between CPUs.
+	const block = 64
 	var next atomic.Int64
+	own := owners(b.N + 16*block)
 	b.SetParallelism(max(1, 16/runtime.GOMAXPROCS(0)))
 	b.ReportAllocs()
-	b.ResetTimer()
+	cpu := meterCPU(b)
 	b.RunParallel(func(pb *testing.PB) {
+		i, end := 0, 0
 		for pb.Next() {
-			if _, err := a.Allocate(ctx, "p", own[next.Add(1)-1]); err != nil {
+			if i == end {
+				i = int(next.Add(block)) - block
+				end = i + block
+			}
+			if _, err := a.Allocate(ctx, "p", own[i]); err != nil {
 				b.Error(err)
 				return
 			}
+			i++
 		}
 	})
+	cpu.report(1)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "allocs/s")
 }
 
 // BenchmarkFillSlash8 fills a whole /8 (16,777,214 addresses) with
-// AllocateN batches of 65,536 (one store transaction each).
+// AllocateN batches of 65,536 (one store transaction each), and reports
+// the heap the full pool takes (store and allocator).
 func BenchmarkFillSlash8(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	var total time.Duration
+	var heap float64
+	cpu := meterCPU(b)
 	for i := 0; i < b.N; i++ {
-		b.StopTimer()
+		cpu.stop()
 		a, p := benchPool(b, "10.0.0.0/8", 0, Sequential)
 		size, _ := p.Size().Uint64()
 		runtime.GC()
-		b.StartTimer()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		cpu.start()
 		start := time.Now()
 		for done, k := 0, 0; done < int(size); k++ {
 			n := min(int(size)-done, 1<<16)
@@ -186,11 +238,21 @@ func BenchmarkFillSlash8(b *testing.B) {
 			done += n
 		}
 		total += time.Since(start)
+		cpu.stop()
 		if _, err := a.Allocate(ctx, "p", "x"); err == nil {
 			b.Fatal("a full /8 allocated once more")
 		}
+		runtime.GC()
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		heap = float64(after.HeapAlloc-before.HeapAlloc) / (1 << 20)
+		runtime.KeepAlive(a)
+		cpu.start()
 	}
+	cpu.report(1)
+	b.ReportMetric(cpu.total.Seconds()/float64(b.N), "cpu-s/fill")
 	b.ReportMetric(total.Seconds()/float64(b.N), "s/fill")
+	b.ReportMetric(heap, "heap-MiB")
 	b.ReportMetric(16777214*float64(b.N)/total.Seconds(), "allocs/s")
 }
 
@@ -204,13 +266,14 @@ func BenchmarkRandomV6(b *testing.B) {
 			ctx := context.Background()
 			var heap float64
 			b.ReportAllocs()
+			cpu := meterCPU(b)
 			for i := 0; i < b.N; i++ {
-				b.StopTimer()
+				cpu.stop()
 				own := owners(total)
 				runtime.GC()
 				var before runtime.MemStats
 				runtime.ReadMemStats(&before)
-				b.StartTimer()
+				cpu.start()
 				a, err := NewWithOptions(ctx, NewMemoryStore(), Options{Rand: &seq{x: 3}},
 					PoolSpec{Name: "p", Subnet: prefix("2001:db8::/64"), Strategy: Random})
 				if err != nil {
@@ -229,14 +292,15 @@ func BenchmarkRandomV6(b *testing.B) {
 						}
 					}
 				}
-				b.StopTimer()
+				cpu.stop()
 				runtime.GC()
 				var after runtime.MemStats
 				runtime.ReadMemStats(&after)
 				heap = float64(after.HeapAlloc-before.HeapAlloc) / (1 << 20)
 				runtime.KeepAlive(a)
-				b.StartTimer()
+				cpu.start()
 			}
+			cpu.report(total)
 			b.ReportMetric(heap, "heap-MiB")
 			b.ReportMetric(float64(total)*float64(b.N)/b.Elapsed().Seconds(), "allocs/s")
 		})

@@ -52,6 +52,15 @@
 // several processes share, one transaction per operation; an etcd store maps
 // onto the same interface (an etcd transaction comparing mod revisions).
 //
+// The MemoryStore keeps each pool's keys decoded (pages, an owner index,
+// the strategy records), and Allocators on it work on that state directly
+// instead of through byte values: an allocation reads and changes the page
+// and the owner's record under the store's locks, a compare-and-swap that
+// cannot fail, so nothing is encoded, copied or retried, and every Allocator
+// on the store shares one state. Through the Store methods the MemoryStore
+// still answers exactly as a plain map of bytes would, so VerifyStore reads
+// the truth. A type wrapping a MemoryStore is used through the interface.
+//
 // The duplicate-address bugs of other IPAMs do not have a place to happen
 // here: there is no read-modify-write without a compare; releases match a
 // unique generation, not a name; garbage collection (Reconcile) releases a

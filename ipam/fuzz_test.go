@@ -85,3 +85,32 @@ func FuzzParseRange(f *testing.F) {
 		}
 	})
 }
+
+// FuzzMemoryStore runs a differential script (see runStoreScript) from the
+// fuzzer's bytes: the MemoryStore parses the keys it is given to route them
+// to a pool's decoded region, and must answer exactly as a plain map does.
+// A second part of the input is tried as a key of its own.
+func FuzzMemoryStore(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, "ipam/v1/owner/p/o")
+	f.Add([]byte("commit get scan: every family of key and value"), "ipam/v1/page/p/0000000000000000/00000000000000000000000000000001")
+	f.Add([]byte{0, 2, 20, 0, 1, 5, 6, 2, 3, 1, 1, 30, 2, 9}, "ipam/v1/page/p/000000000000000g/00000000000000000000000000000001")
+	f.Add([]byte{2, 2, 2, 2, 1, 1, 1, 0, 0, 0, 7, 7, 7}, "ipam/v1/pool/a/b")
+	f.Fuzz(func(t *testing.T, script []byte, key string) {
+		runStoreScript(t, script)
+		ms, ref := NewMemoryStore(), newRefStore()
+		v := []byte(key)
+		for _, s := range []Store{ms, ref} {
+			if _, err := s.Commit(ctx, Txn{Conds: []Cond{{Key: key}}, Ops: []Op{{Key: key, Value: v}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		g1, _ := ms.Get(ctx, key)
+		g2, _ := ref.Get(ctx, key)
+		requireSameKVs(t, g2, g1, "key %q", key)
+		for _, p := range []string{"", key, key[:len(key)/2]} {
+			c1, _ := collect(ctx, ms, p)
+			c2, _ := collect(ctx, ref, p)
+			requireSameKVs(t, c2, c1, "key %q scan %q", key, p)
+		}
+	})
+}

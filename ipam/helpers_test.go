@@ -73,3 +73,54 @@ func netipPrefixZero() netip.Prefix { return netip.Prefix{} }
 func prefixFromCount(v uint64, bits int) netip.Prefix {
 	return netip.PrefixFrom(countToAddr(CountOf(v), true), bits).Masked()
 }
+
+// genericStore hides a MemoryStore's type, so an Allocator on it goes
+// through the Store interface only, as on bbolt or etcd.
+type genericStore struct{ Store }
+
+// testPath is one way Allocators can use a MemoryStore: "shared" works on
+// the store's decoded pool regions directly (the fast path), "generic" sees
+// only the Store interface, and "mixed" has the first allocator of a test
+// shared and any other generic, on the same store.
+type testPath struct {
+	name          string
+	first, second bool // generic?
+}
+
+var testPaths = []testPath{{"shared", false, false}, {"generic", true, true}, {"mixed", false, true}}
+
+// forPaths runs f once for each path.
+func forPaths(t *testing.T, f func(t *testing.T, p testPath)) {
+	for _, p := range testPaths {
+		t.Run(p.name, func(t *testing.T) { f(t, p) })
+	}
+}
+
+func (p testPath) wrap(st *MemoryStore, generic bool) Store {
+	if generic {
+		return genericStore{st}
+	}
+	return st
+}
+
+// newAlloc is newAlloc for the path's first allocator.
+func (p testPath) newAlloc(t testing.TB, opts Options, specs ...PoolSpec) (*Allocator, *MemoryStore) {
+	t.Helper()
+	st := NewMemoryStore()
+	if opts.Rand == nil {
+		opts.Rand = &seq{}
+	}
+	a, err := NewWithOptions(context.Background(), p.wrap(st, p.first), opts, specs...)
+	require.NoError(t, err)
+	require.Equal(t, !p.first, a.mem != nil, "path %s", p.name)
+	return a, st
+}
+
+// other returns another allocator on the store (its MemoryStore, if s is
+// a genericStore), generic or not as the path says.
+func (p testPath) other(ctx context.Context, s Store, opts Options, specs ...PoolSpec) (*Allocator, error) {
+	if g, ok := s.(genericStore); ok {
+		s = g.Store
+	}
+	return NewWithOptions(ctx, p.wrap(s.(*MemoryStore), p.second), opts, specs...)
+}

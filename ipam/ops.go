@@ -56,7 +56,30 @@ func (a *Allocator) AllocateN(ctx context.Context, pool, owner string, n int) ([
 }
 
 func (a *Allocator) leaseOf(pool, owner string, e leaseEntry) Lease {
-	return Lease{Pool: pool, Addr: e.addr, Owner: owner, Generation: e.gen, Allocated: time.Unix(0, e.at).UTC()}
+	return Lease{Pool: pool, Addr: e.addr(), Owner: owner, Generation: e.gen, Allocated: time.Unix(0, e.at).UTC()}
+}
+
+// appendLeases appends the leases of es to out, converting an allocation
+// time once for each run of leases allocated together.
+func appendLeases(out []Lease, pool, owner string, es []leaseEntry) []Lease {
+	switch len(es) {
+	case 0:
+		return out
+	case 1:
+		e := &es[0]
+		return append(out, Lease{Pool: pool, Addr: e.addr(), Owner: owner, Generation: e.gen, Allocated: time.Unix(0, e.at).UTC()})
+	}
+	out = slices.Grow(out, len(es))
+	var t time.Time
+	var tAt int64
+	for i := range es {
+		e := &es[i]
+		if i == 0 || e.at != tAt {
+			t, tAt = time.Unix(0, e.at).UTC(), e.at
+		}
+		out = append(out, Lease{Pool: pool, Addr: e.addr(), Owner: owner, Generation: e.gen, Allocated: t})
+	}
+	return out
 }
 
 func (a *Allocator) readOwner(ctx context.Context, key string) ([]leaseEntry, uint64, error) {
@@ -74,32 +97,57 @@ func (a *Allocator) readOwner(ctx context.Context, key string) ([]leaseEntry, ui
 	return es, kvs[0].Revision, nil
 }
 
+// readOwnerRef reads owner's leases (appended to buf) and its record's
+// revision, through the store (generic) or from the MemoryStore's owner
+// index (whose shard the caller holds locked).
+func (a *Allocator) readOwnerRef(ctx context.Context, ps *poolState, ref *ownerRef, buf []leaseEntry) ([]leaseEntry, uint64, error) {
+	if ref.sh == nil {
+		return a.readOwner(ctx, ref.key)
+	}
+	es, rev, pos, err := ref.sh.read(ref.h, ref.owner, buf)
+	ref.pos = pos
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: key %q: %v", ErrCorrupt, ownerKey(ps.name, ref.owner), err)
+	}
+	return es, rev, nil
+}
+
 // allocate appends the leases to out.
 func (a *Allocator) allocate(ctx context.Context, pool, owner string, n int, want netip.Addr, out []Lease) ([]Lease, error) {
 	if err := checkOwner(owner); err != nil {
 		return nil, err
 	}
-	ps, err := a.locked(ctx, pool)
+	ps, err := a.state(pool)
 	if err != nil {
+		return nil, err
+	}
+	if ps.region != nil && a.opts.Verifier == nil && !want.IsValid() {
+		return a.allocateShared(ctx, ps, pool, owner, n, out)
+	}
+	ref := ps.ownerRef(owner)
+	if err := a.lockPool(ctx, ps, &ref); err != nil {
 		return nil, err
 	}
 	var ev *LevelEvent
 	defer func() {
-		ps.mu.Unlock()
+		a.unlockPool(ps, &ref)
 		a.fire(ev)
 	}()
-	okey := ownerKey(pool, owner)
+	// On a MemoryStore (shared) the state read under the locks is the
+	// store's own: nothing can be stale, so there is nothing to re-read.
+	shared := ps.region != nil
 	var (
+		one      [1]leaseEntry
 		entries  []leaseEntry
 		ownerRev uint64
 		known    bool // entries/ownerRev were read (else: assumed absent)
 		verified []Count
 		epoch    = ps.rec.Epoch
-		pageRead bool
-		reloaded bool
+		pageRead = shared
+		reloaded = shared
 	)
-	if n > 1 || want.IsValid() || a.opts.Verifier != nil {
-		if entries, ownerRev, err = a.readOwner(ctx, okey); err != nil {
+	if !shared && (n > 1 || want.IsValid() || a.opts.Verifier != nil) {
+		if entries, ownerRev, err = a.readOwner(ctx, ref.key); err != nil {
 			return nil, err
 		}
 		known = true
@@ -112,21 +160,26 @@ outer:
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		if shared {
+			// Read under the owner's shard lock, afresh on every round (a
+			// Verifier runs with the locks released).
+			if entries, ownerRev, err = a.readOwnerRef(ctx, ps, &ref, one[:0]); err != nil {
+				return nil, err
+			}
+			known = true
+		}
 		if ps.rec.Epoch != epoch {
 			verified, epoch = nil, ps.rec.Epoch
 		}
 		if known {
 			if want.IsValid() {
 				for _, e := range entries {
-					if e.addr == want {
+					if e.addr() == want {
 						return append(out, a.leaseOf(pool, owner, e)), nil
 					}
 				}
 			} else if len(entries) >= n {
-				for i := 0; i < n; i++ {
-					out = append(out, a.leaseOf(pool, owner, entries[i]))
-				}
-				return out, nil
+				return appendLeases(out, pool, owner, entries[:n]), nil
 			}
 		}
 		need := n - len(entries)
@@ -164,7 +217,7 @@ outer:
 				cands = []Count{wantOrd}
 			} else {
 				for _, o := range verified {
-					b.take(o, false)
+					b.take(o, false) // no-op if taken meanwhile
 				}
 				for len(verified)+len(cands) < need {
 					o, ok := a.pick(b)
@@ -186,7 +239,7 @@ outer:
 				b.abort()
 				ps.restore(snap)
 			}
-			passed, err := a.verify(ctx, ps, cands)
+			passed, err := a.verify(ctx, ps, &ref, cands)
 			if err != nil {
 				return nil, err
 			}
@@ -199,68 +252,78 @@ outer:
 			}
 			continue
 		}
-		now := a.opts.Clock().UnixNano()
-		var one [1]leaseEntry
-		added := one[:0]
+		now := a.nowNano()
+		var addedBuf [1]leaseEntry
+		added := addedBuf[:0]
 		if need > 1 {
 			added = make([]leaseEntry, 0, need)
 		}
-		for i := 0; i < need; i++ {
-			var ord Count
-			switch {
-			case want.IsValid():
-				ord = wantOrd
-			case i < len(verified):
-				ord = verified[i]
-				if b.isTaken(ord) {
-					// Taken by another process meanwhile: verify anew.
-					verified = slices.Delete(verified, i, i+1)
-					b.abort()
-					ps.restore(snap)
-					continue outer
-				}
-			default:
-				var ok bool
-				if ord, ok = a.pick(b); !ok {
-					b.abort()
-					ps.restore(snap)
-					// Our view may be stale (other processes released
-					// addresses): read the store once before giving up.
-					if !reloaded {
-						reloaded = true
-						if err := a.load(ctx, ps); err != nil {
-							return nil, err
-						}
+		exhausted := false
+		if !want.IsValid() && len(verified) == 0 {
+			var ok bool
+			added, ok = a.takeN(b, need, now, added)
+			exhausted = !ok
+		} else {
+			for i := 0; i < need; i++ {
+				var ord Count
+				switch {
+				case want.IsValid():
+					ord = wantOrd
+				case i < len(verified):
+					ord = verified[i]
+					if b.isTaken(ord) {
+						// Taken by another process meanwhile: verify anew.
+						verified = slices.Delete(verified, i, i+1)
+						b.abort()
+						ps.restore(snap)
 						continue outer
 					}
-					return nil, ps.exhausted(a.opts.Clock)
+				default:
+					var ok bool
+					if ord, ok = a.pick(b); !ok {
+						exhausted = true
+					}
 				}
+				if exhausted {
+					break
+				}
+				gen := b.take(ord, true)
+				ps.noteAllocated(ord, !want.IsValid())
+				added = append(added, newLeaseEntry(ps.pool.addr(ord), gen, now))
 			}
-			gen := b.take(ord, true)
-			ps.noteAllocated(ord, !want.IsValid())
-			added = append(added, leaseEntry{addr: ps.pool.addr(ord), gen: gen, at: now})
+		}
+		if exhausted {
+			b.abort()
+			ps.restore(snap)
+			if !known {
+				// The owner was assumed to hold nothing: it may hold a
+				// lease already, which is the answer then.
+				if entries, ownerRev, err = a.readOwner(ctx, ref.key); err != nil {
+					return nil, err
+				}
+				known = true
+				continue outer
+			}
+			// Our view may be stale (other processes released addresses):
+			// read the store once before giving up.
+			if !reloaded {
+				reloaded = true
+				if err := a.load(ctx, ps); err != nil {
+					return nil, err
+				}
+				continue outer
+			}
+			return nil, ps.exhausted(a.opts.Clock)
 		}
 		ps.strategyOps(b)
-		b.snap = &snap
-		b.conds = append(b.conds, Cond{Key: okey, Revision: ownerRev})
-		{
-			val := make([]byte, 0, 1+ownerEntry*(len(entries)+len(added)))
-			val = append(val, ownerVersion)
-			for _, e := range entries {
-				val = appendEntry(val, e)
-			}
-			for _, e := range added {
-				val = appendEntry(val, e)
-			}
-			b.ops = append(b.ops, Op{Key: okey, Value: val})
-		}
-		if _, err := a.commit(ctx, b); err != nil {
+		b.setSnap(snap)
+		if _, err := a.commit(ctx, b, &ownerChange{ref: &ref, rev: ownerRev, keep: entries, add: added}); err != nil {
 			if !retryable(err) {
 				return nil, err
 			}
 			var ce *ConflictError
-			if errors.As(err, &ce) && ce.Key == okey {
-				if entries, ownerRev, err = a.readOwner(ctx, okey); err != nil {
+			if errors.As(err, &ce) && ce.Key == ref.key {
+				if entries, ownerRev, err = a.readOwner(ctx, ref.key); err != nil {
 					return nil, err
 				}
 				known = true
@@ -271,17 +334,206 @@ outer:
 		if want.IsValid() {
 			return append(out, a.leaseOf(pool, owner, added[0])), nil
 		}
-		for i := 0; i < n; i++ {
-			var e leaseEntry
-			if i < len(entries) {
-				e = entries[i]
-			} else {
-				e = added[i-len(entries)]
-			}
-			out = append(out, a.leaseOf(pool, owner, e))
-		}
-		return out, nil
+		out = appendLeases(out, pool, owner, entries)
+		return appendLeases(out, pool, owner, added), nil
 	}
+}
+
+// takeN takes need free ordinals by the pool's strategy (a sequential
+// batch a bitmap word at a time) and appends their leases to added; false
+// when the pool has fewer (the caller aborts).
+func (a *Allocator) takeN(b *batch, need int, now int64, added []leaseEntry) ([]leaseEntry, bool) {
+	ps := b.ps
+	if need > 1 && ps.sequentialBatch() {
+		sink := leaseSink{pool: ps.pool, now: now, es: added}
+		ok := b.takeSequential(need, &sink)
+		return sink.es, ok
+	}
+	for i := 0; i < need; i++ {
+		e, ok := a.takeOne(b, now)
+		if !ok {
+			return added, false
+		}
+		added = append(added, e)
+	}
+	return added, true
+}
+
+// takeOne takes one free ordinal by the pool's strategy.
+func (a *Allocator) takeOne(b *batch, now int64) (leaseEntry, bool) {
+	ord, ok := a.pick(b)
+	if !ok {
+		return leaseEntry{}, false
+	}
+	gen := b.take(ord, true)
+	b.ps.noteAllocated(ord, true)
+	return newLeaseEntry(b.ps.pool.addr(ord), gen, now), true
+}
+
+// allocateShared is Allocate and AllocateN on a MemoryStore without a
+// Verifier. The owner's shard is locked throughout; the pool lock only
+// while the pages are picked and stamped, so allocations for owners of
+// different shards overlap their owner-index work. The owner record is
+// written after the pool lock is released, with the shard still locked:
+// Store methods lock every shard of the region, so none sees the page
+// without the record, and a release of this owner waits for the shard.
+func (a *Allocator) allocateShared(ctx context.Context, ps *poolState, pool, owner string, n int, out []Lease) ([]Lease, error) {
+	ref := ps.ownerRef(owner)
+	var (
+		one      [1]leaseEntry
+		entries  []leaseEntry
+		ownerRev uint64
+		now      int64
+	)
+	done, err := a.lockShared(ctx, ps, &ref, func() (bool, error) {
+		var err error
+		entries, ownerRev, err = a.readOwnerRef(ctx, ps, &ref, one[:0])
+		if err != nil || len(entries) >= n {
+			return err == nil, err
+		}
+		now = a.nowNano() // before the pool lock, which allocations contend for
+		return false, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if done { // idempotent: the owner holds enough already
+		ref.sh.mu.Unlock()
+		return appendLeases(out, pool, owner, entries[:n]), nil
+	}
+	need := n - len(entries)
+	if st := ps.pool.spec.Strategy; need == 1 && len(entries) == 0 && (st == Sequential || st == Random) {
+		return a.allocateOne(ctx, ps, &ref, pool, owner, now, out)
+	}
+	b := &ps.tx
+	b.reset(ps)
+	snap := ps.snapshot()
+	// A batch for a new owner becomes the owner's record as it is (adopt),
+	// or as runs when sequential; a single lease stays on the stack.
+	var (
+		single [1]leaseEntry
+		added  []leaseEntry
+		adopt  []leaseEntry
+		runs   []leaseRun
+		ok     bool
+	)
+	switch {
+	case need == 1:
+		single[0], ok = a.takeOne(b, now)
+		added = single[:1]
+	case len(entries) == 0 && ps.sequentialBatch():
+		sink := leaseSink{pool: ps.pool, now: now, asRuns: true}
+		ok = b.takeSequential(need, &sink)
+		runs = sink.runs
+		if runs == nil {
+			runs = []leaseRun{}
+		}
+	default:
+		var many []leaseEntry
+		many, ok = a.takeN(b, need, now, make([]leaseEntry, 0, need))
+		added = many
+		if len(entries) == 0 {
+			adopt = many
+		}
+	}
+	var ev *LevelEvent
+	oc := ownerChange{ref: &ref, rev: ownerRev, keep: entries, add: added}
+	var rev uint64
+	if !ok {
+		b.abort()
+		ps.restore(snap)
+		err = ps.exhausted(a.opts.Clock)
+	} else {
+		ps.strategyOps(b)
+		b.setSnap(snap)
+		if rev, err = a.commitPages(ctx, b, &oc); err == nil {
+			ev = a.levelEvent(ps)
+		}
+	}
+	ps.mu.Unlock()
+	if err == nil {
+		writeOwner(&oc, adopt, runs, rev)
+	}
+	ref.sh.mu.Unlock()
+	a.fire(ev)
+	if err != nil {
+		return nil, err
+	}
+	out = appendLeases(out, pool, owner, entries)
+	out = appendLeaseRuns(out, pool, owner, runs)
+	return appendLeases(out, pool, owner, added), nil
+}
+
+// allocateOne is allocateShared's common case: one lease for a new owner
+// by a strategy without state of its own (Sequential, Random). The checks
+// a commit makes come first, so the page is stamped directly, with no undo
+// record, overlay or batch. Called with the owner's shard and the pool
+// locked; it unlocks both.
+func (a *Allocator) allocateOne(ctx context.Context, ps *poolState, ref *ownerRef, pool, owner string, now int64, out []Lease) ([]Lease, error) {
+	var (
+		e   leaseEntry
+		rev uint64
+		ev  *LevelEvent
+	)
+	// The context and the store's state were checked as the locks were
+	// taken (lockShared, ensure).
+	var err error
+	switch {
+	case !ref.sh.room(ref.pos):
+		err = fmt.Errorf("ipam: pool %q: owner index shard full (%d owners)", ps.name, ownerMaxSlots)
+	default:
+		b := &ps.tx
+		b.reset(ps)
+		ord, ok := a.pick(b)
+		if !ok {
+			err = ps.exhausted(a.opts.Clock)
+			break
+		}
+		idx, slot := ord.rsh(pageShift), int(ord.lo&(pageSlots-1))
+		st := ps.lookup(idx)
+		if st == nil {
+			st = &pageState{val: newPage(ps.rec.GenFloor)}
+			ps.pages[idx] = st
+			ps.seen = pageSeen{}
+		}
+		old := st.val.taken()
+		gen := st.val.set(slot)
+		ps.account(idx, old, old+1)
+		if ord == ps.lowFree {
+			ps.lowFree = ord.add64(1)
+		}
+		rev = ps.region.store.rev.Add(1)
+		st.rev = rev
+		e = newLeaseEntry(ps.pool.addr(ord), gen, now)
+		ev = a.levelEvent(ps)
+	}
+	ps.mu.Unlock()
+	if err == nil {
+		ref.sh.writeOne(ref.h, owner, ref.pos, rev, e)
+	}
+	ref.sh.mu.Unlock()
+	a.fire(ev)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, Lease{Pool: pool, Addr: e.addr(), Owner: owner, Generation: e.gen, Allocated: time.Unix(0, e.at).UTC()}), nil
+}
+
+// appendLeaseRuns appends the leases of runs to out.
+func appendLeaseRuns(out []Lease, pool, owner string, runs []leaseRun) []Lease {
+	if len(runs) == 0 {
+		return out
+	}
+	out = slices.Grow(out, runsLen(runs))
+	for i := range runs {
+		r := &runs[i]
+		t, ad := time.Unix(0, r.at).UTC(), netip.AddrFrom16(r.a16).Unmap()
+		for k := uint64(0); k < r.n; k++ {
+			out = append(out, Lease{Pool: pool, Addr: ad, Owner: owner, Generation: r.gen + k, Allocated: t})
+			ad = ad.Next()
+		}
+	}
+	return out
 }
 
 // classify explains why addr has no ordinal in the pool.
@@ -303,9 +555,11 @@ func (ps *poolState) isQuarantined(addr netip.Addr) bool {
 	return false
 }
 
-// verify runs the Verifier on candidates without the pool's lock, then
-// quarantines those that failed. Called and returning with ps.mu held.
-func (a *Allocator) verify(ctx context.Context, ps *poolState, cands []Count) ([]Count, error) {
+// verify runs the Verifier on candidates without the pool's locks, then
+// quarantines those that failed. Called and returning with the locks of
+// lockPool(ps, ref) held; on a MemoryStore the state is current again on
+// return (or an error is returned).
+func (a *Allocator) verify(ctx context.Context, ps *poolState, ref *ownerRef, cands []Count) ([]Count, error) {
 	if ps.pending == nil {
 		ps.pending = map[Count]struct{}{}
 	}
@@ -315,7 +569,7 @@ func (a *Allocator) verify(ctx context.Context, ps *poolState, cands []Count) ([
 		addrs[i] = ps.pool.addr(o)
 	}
 	epoch := ps.rec.Epoch
-	ps.mu.Unlock()
+	a.unlockPool(ps, ref)
 	errs := make([]error, len(cands))
 	var ctxErr error
 	for i, ad := range addrs {
@@ -324,7 +578,21 @@ func (a *Allocator) verify(ctx context.Context, ps *poolState, cands []Count) ([
 		}
 		errs[i] = a.opts.Verifier(ctx, ps.name, ad)
 	}
-	ps.mu.Lock()
+	if ps.region != nil {
+		if err := a.lockPool(ctx, ps, ref); err != nil {
+			// Hold the locks again for the caller's deferred unlock.
+			if ref.sh != nil {
+				ref.sh.mu.Lock()
+			}
+			ps.mu.Lock()
+			for _, o := range cands {
+				delete(ps.pending, o)
+			}
+			return nil, err
+		}
+	} else {
+		ps.mu.Lock()
+	}
 	for _, o := range cands {
 		delete(ps.pending, o)
 	}
@@ -376,7 +644,7 @@ func (a *Allocator) quarantine(ctx context.Context, ps *poolState, ords []Count,
 		q := append(slices.Clone(ps.quarantine), add...)
 		b.conds = append(b.conds, Cond{Key: quarantineKey(ps.name), Revision: ps.qRev})
 		b.ops = append(b.ops, Op{Key: quarantineKey(ps.name), Value: encodeQuarantine(q)})
-		rev, err := a.commit(ctx, b)
+		rev, err := a.commit(ctx, b, nil)
 		if err == nil {
 			ps.quarantine, ps.qRev = q, rev
 			return nil
@@ -395,8 +663,10 @@ func (a *Allocator) Quarantined(ctx context.Context, pool string) ([]QuarantineE
 		return nil, err
 	}
 	defer ps.mu.Unlock()
-	if err := a.load(ctx, ps); err != nil {
-		return nil, err
+	if ps.region == nil { // a generic store's cache may be stale
+		if err := a.load(ctx, ps); err != nil {
+			return nil, err
+		}
 	}
 	return slices.Clone(ps.quarantine), nil
 }
@@ -424,7 +694,7 @@ func (a *Allocator) Unquarantine(ctx context.Context, pool string, addr netip.Ad
 		q := slices.DeleteFunc(slices.Clone(ps.quarantine), func(e QuarantineEntry) bool { return e.Addr == addr })
 		b.conds = append(b.conds, Cond{Key: quarantineKey(ps.name), Revision: ps.qRev})
 		b.ops = append(b.ops, Op{Key: quarantineKey(ps.name), Value: encodeQuarantine(q)})
-		rev, err := a.commit(ctx, b)
+		rev, err := a.commit(ctx, b, nil)
 		if err == nil {
 			ps.quarantine, ps.qRev = q, rev
 			ev = a.levelEvent(ps)
@@ -443,7 +713,7 @@ func (a *Allocator) Unquarantine(ctx context.Context, pool string, addr netip.Ad
 // free an address that was released and allocated again since.
 func (a *Allocator) Release(ctx context.Context, lease Lease) error {
 	_, err := a.release(ctx, lease.Pool, lease.Owner, func(e leaseEntry) bool {
-		return e.addr == lease.Addr.Unmap() && e.gen == lease.Generation
+		return e.addr() == lease.Addr.Unmap() && e.gen == lease.Generation
 	}, true)
 	return err
 }
@@ -476,57 +746,101 @@ func (a *Allocator) ReleaseAddr(ctx context.Context, pool string, addr netip.Add
 	return Lease{}, fmt.Errorf("%w: pool %q: too many retries", ErrConflict, pool)
 }
 
+// release frees owner's leases that match. With exact (Release) no match
+// is ErrStaleLease and the leases are not returned.
 func (a *Allocator) release(ctx context.Context, pool, owner string, match func(leaseEntry) bool, exact bool) ([]Lease, error) {
 	if err := checkOwner(owner); err != nil {
 		return nil, err
 	}
-	ps, err := a.locked(ctx, pool)
+	ps, err := a.state(pool)
 	if err != nil {
 		return nil, err
 	}
-	var ev *LevelEvent
-	defer func() { ps.mu.Unlock(); a.fire(ev) }()
-	okey := ownerKey(pool, owner)
-	for attempt := 0; attempt <= a.opts.MaxRetries; attempt++ {
-		entries, rev, err := a.readOwner(ctx, okey)
-		if err != nil {
+	ref := ps.ownerRef(owner)
+	var (
+		one     [1]leaseEntry
+		entries []leaseEntry
+		rev     uint64
+	)
+	shared := ps.region != nil
+	if shared {
+		// As allocateShared: the pool lock only around the page changes.
+		if _, err := a.lockShared(ctx, ps, &ref, func() (bool, error) {
+			var err error
+			entries, rev, err = a.readOwnerRef(ctx, ps, &ref, one[:0])
+			return false, err
+		}); err != nil {
 			return nil, err
+		}
+	} else if err := a.lockPool(ctx, ps, &ref); err != nil {
+		return nil, err
+	}
+	var ev *LevelEvent
+	poolLocked := true
+	defer func() {
+		if poolLocked {
+			ps.mu.Unlock()
+		}
+		if shared {
+			ref.sh.mu.Unlock()
+		}
+		a.fire(ev)
+	}()
+	for attempt := 0; attempt <= a.opts.MaxRetries; attempt++ {
+		if !shared {
+			if entries, rev, err = a.readOwner(ctx, ref.key); err != nil {
+				return nil, err
+			}
 		}
 		var keep []leaseEntry
 		var gone []Lease
+		freed := 0
 		b := &ps.tx
 		b.reset(ps)
 		snap := ps.snapshot()
-		now := a.opts.Clock().UnixNano()
+		var now int64
+		if ps.pool.spec.Strategy == FIFO {
+			now = a.nowNano()
+		}
 		for _, e := range entries {
 			if !match(e) {
 				keep = append(keep, e)
 				continue
 			}
-			ord, ok := ps.pool.ordinal(e.addr)
+			ord, ok := ps.pool.ordinal(e.addr())
 			if !ok {
 				b.abort()
-				return nil, fmt.Errorf("%w: pool %q: lease %s of %q outside the pool", ErrCorrupt, pool, e.addr, owner)
+				ps.restore(snap)
+				return nil, fmt.Errorf("%w: pool %q: lease %s of %q outside the pool", ErrCorrupt, pool, e.addr(), owner)
 			}
 			b.free(ord)
-			ps.noteReleased(e.addr, now)
-			gone = append(gone, a.leaseOf(pool, owner, e))
+			ps.noteReleased(e.addr(), now)
+			freed++
+			if !exact {
+				gone = append(gone, a.leaseOf(pool, owner, e))
+			}
 		}
-		if len(gone) == 0 {
+		if freed == 0 {
 			if exact {
 				return nil, fmt.Errorf("%w: owner %q does not hold that lease in pool %q", ErrStaleLease, owner, pool)
 			}
 			return nil, nil
 		}
 		ps.strategyOps(b)
-		b.snap = &snap
-		b.conds = append(b.conds, Cond{Key: okey, Revision: rev})
-		if len(keep) == 0 {
-			b.ops = append(b.ops, Op{Key: okey, Delete: true})
-		} else {
-			b.ops = append(b.ops, Op{Key: okey, Value: encodeOwner(keep)})
+		b.setSnap(snap)
+		oc := ownerChange{ref: &ref, rev: rev, keep: keep}
+		if shared {
+			rev, err := a.commitPages(ctx, b, &oc)
+			if err != nil {
+				return nil, err
+			}
+			ev = a.levelEvent(ps)
+			ps.mu.Unlock()
+			poolLocked = false
+			writeOwner(&oc, nil, nil, rev)
+			return gone, nil
 		}
-		if _, err := a.commit(ctx, b); err != nil {
+		if _, err := a.commit(ctx, b, &oc); err != nil {
 			if !retryable(err) {
 				return nil, err
 			}

@@ -115,7 +115,10 @@ func sameSpec(x, y *specJSON) bool {
 
 // invalidate drops the cached state of a pool so the next use reloads it.
 func (a *Allocator) invalidate(name string) {
-	ps := a.state(name)
+	ps, err := a.state(name)
+	if err != nil {
+		return
+	}
 	ps.mu.Lock()
 	ps.loaded = false
 	ps.mu.Unlock()

@@ -89,6 +89,8 @@ func (p pageBytes) word(i int) uint64 { return binary.LittleEndian.Uint64(p[page
 func (p pageBytes) setWord(i int, w uint64) {
 	binary.LittleEndian.PutUint64(p[pageHeader+8*i:], w)
 }
+func (p pageBytes) setTaken(n int)    { binary.LittleEndian.PutUint32(p[4:], uint32(n)) }
+func (p pageBytes) setGen(g uint64)   { binary.LittleEndian.PutUint64(p[8:], g) }
 func (p pageBytes) has(slot int) bool { return p.word(slot>>6)&(1<<(slot&63)) != 0 }
 
 // set marks slot and returns the new generation for it.
@@ -161,12 +163,22 @@ func checkPage(v []byte, capacity int) error {
 	return nil
 }
 
-// leaseEntry is one lease in an owner record.
+// leaseEntry is one lease in an owner record, in the record's form and
+// free of pointers (so large records cost the garbage collector nothing):
+// the address in 16 bytes (IPv4 as IPv4-mapped), the generation and the
+// allocation time.
 type leaseEntry struct {
-	addr netip.Addr
-	gen  uint64
-	at   int64 // allocation time, Unix nanoseconds
+	a16 [16]byte
+	gen uint64
+	at  int64 // allocation time, Unix nanoseconds
 }
+
+func newLeaseEntry(a netip.Addr, gen uint64, at int64) leaseEntry {
+	return leaseEntry{a16: a.As16(), gen: gen, at: at}
+}
+
+// addr returns the lease's address (IPv4 unmapped).
+func (e *leaseEntry) addr() netip.Addr { return netip.AddrFrom16(e.a16).Unmap() }
 
 // Owner record encoding, version 1: [0] version, then 32-byte entries in
 // allocation order: address (16 bytes, IPv4 as IPv4-mapped), generation
@@ -181,8 +193,7 @@ func encodeOwner(es []leaseEntry) []byte {
 }
 
 func appendEntry(b []byte, e leaseEntry) []byte {
-	a := e.addr.As16()
-	b = append(b, a[:]...)
+	b = append(b, e.a16[:]...)
 	b = binary.BigEndian.AppendUint64(b, e.gen)
 	return binary.BigEndian.AppendUint64(b, uint64(e.at))
 }
@@ -194,9 +205,9 @@ func decodeOwner(v []byte) ([]leaseEntry, error) {
 	es := make([]leaseEntry, 0, (len(v)-1)/ownerEntry)
 	for b := v[1:]; len(b) > 0; b = b[ownerEntry:] {
 		es = append(es, leaseEntry{
-			addr: netip.AddrFrom16([16]byte(b[:16])).Unmap(),
-			gen:  binary.BigEndian.Uint64(b[16:]),
-			at:   int64(binary.BigEndian.Uint64(b[24:])),
+			a16: [16]byte(b[:16]),
+			gen: binary.BigEndian.Uint64(b[16:]),
+			at:  int64(binary.BigEndian.Uint64(b[24:])),
 		})
 	}
 	return es, nil

@@ -158,12 +158,20 @@ func (p *Pool) ordinal(addr netip.Addr) (Count, bool) {
 
 // addr returns the address with ordinal ord (ord < Size()).
 func (p *Pool) addr(ord Count) netip.Addr {
+	s := &p.segs[p.segment(ord)]
+	return countToAddr(s.from.Add(ord.Sub(s.base)), p.is4)
+}
+
+// segment returns the index of the segment holding ordinal ord.
+func (p *Pool) segment(ord Count) int {
+	if len(p.segs) == 1 {
+		return 0
+	}
 	i, found := slices.BinarySearchFunc(p.segs, ord, func(s segment, v Count) int { return s.base.Cmp(v) })
 	if !found {
 		i--
 	}
-	s := &p.segs[i]
-	return countToAddr(s.from.Add(ord.Sub(s.base)), p.is4)
+	return i
 }
 
 // Compile validates spec and builds its allocatable set. Errors are

@@ -3,9 +3,6 @@ package ipam
 import (
 	"context"
 	"iter"
-	"slices"
-	"strings"
-	"sync"
 )
 
 // Store is the durable truth behind an Allocator: a key-value store of byte
@@ -84,119 +81,6 @@ type Op struct {
 type Txn struct {
 	Conds []Cond
 	Ops   []Op
-}
-
-// MemoryStore is the in-memory Store: a map behind a mutex. It keeps the
-// values passed to Commit and returns them without copying, and compares
-// revisions, not bytes, so a commit costs a few map operations whatever the
-// size of the values. It is safe for concurrent use.
-type MemoryStore struct {
-	mu     sync.RWMutex
-	rev    uint64
-	m      map[string]memEntry
-	closed bool
-}
-
-type memEntry struct {
-	rev uint64
-	val []byte
-}
-
-// NewMemoryStore returns an empty MemoryStore.
-func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{m: make(map[string]memEntry)}
-}
-
-// Get implements Store.
-func (s *MemoryStore) Get(ctx context.Context, keys ...string) ([]KV, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	out := make([]KV, len(keys))
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return nil, errClosed
-	}
-	for i, k := range keys {
-		out[i].Key = k
-		if e, ok := s.m[k]; ok {
-			out[i].Value, out[i].Revision = e.val, e.rev
-		}
-	}
-	return out, nil
-}
-
-// Scan implements Store. The snapshot is taken when iteration starts; it
-// costs one pass over the keys plus sorting the matches.
-func (s *MemoryStore) Scan(ctx context.Context, prefix string) iter.Seq2[KV, error] {
-	return func(yield func(KV, error) bool) {
-		if err := ctx.Err(); err != nil {
-			yield(KV{}, err)
-			return
-		}
-		s.mu.RLock()
-		if s.closed {
-			s.mu.RUnlock()
-			yield(KV{}, errClosed)
-			return
-		}
-		var kvs []KV
-		for k, e := range s.m {
-			if strings.HasPrefix(k, prefix) {
-				kvs = append(kvs, KV{Key: k, Value: e.val, Revision: e.rev})
-			}
-		}
-		s.mu.RUnlock()
-		slices.SortFunc(kvs, func(a, b KV) int { return strings.Compare(a.Key, b.Key) })
-		for _, kv := range kvs {
-			if !yield(kv, nil) {
-				return
-			}
-		}
-	}
-}
-
-// Commit implements Store.
-func (s *MemoryStore) Commit(ctx context.Context, txn Txn) (uint64, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return 0, errClosed
-	}
-	for _, c := range txn.Conds {
-		if s.m[c.Key].rev != c.Revision {
-			return 0, &ConflictError{Key: c.Key}
-		}
-	}
-	s.rev++
-	rev := s.rev
-	for _, op := range txn.Ops {
-		if op.Delete {
-			delete(s.m, op.Key)
-			continue
-		}
-		s.m[op.Key] = memEntry{rev: rev, val: op.Value}
-	}
-	return rev, nil
-}
-
-// Len returns the number of keys held.
-func (s *MemoryStore) Len() int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return len(s.m)
-}
-
-// Close implements Store; later calls fail.
-func (s *MemoryStore) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	return nil
 }
 
 var errClosed = errorString("ipam: store closed")

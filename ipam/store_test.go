@@ -16,6 +16,9 @@ import (
 func storeImpls(t *testing.T) map[string]func(t *testing.T) Store {
 	return map[string]func(t *testing.T) Store{
 		"memory": func(t *testing.T) Store { return NewMemoryStore() },
+		// The same store, with allocators on it going through the
+		// interface only (as on bbolt) instead of its decoded state.
+		"memory-generic": func(t *testing.T) Store { return genericStore{NewMemoryStore()} },
 		"bolt": func(t *testing.T) Store {
 			s, err := OpenBolt(ctx, filepath.Join(t.TempDir(), "s.db"), BoltOptions{NoSync: true})
 			require.NoError(t, err)
@@ -32,60 +35,79 @@ func storeImpls(t *testing.T) map[string]func(t *testing.T) Store {
 }
 
 // TestStoreContract checks the compare-and-swap semantics every Store must
-// have (an etcd store included).
+// have (an etcd store included), on plain keys and on keys of a pool's
+// families (which the MemoryStore keeps decoded).
 func TestStoreContract(t *testing.T) {
-	for name, mk := range storeImpls(t) {
-		t.Run(name, func(t *testing.T) {
-			s := mk(t)
-			kvs, err := s.Get(ctx, "a", "b")
-			require.NoError(t, err)
-			assert.Equal(t, []KV{{Key: "a"}, {Key: "b"}}, kvs)
-			// Create-if-absent.
-			r1, err := s.Commit(ctx, Txn{Conds: []Cond{{Key: "a"}}, Ops: []Op{{Key: "a", Value: []byte("1")}, {Key: "p/x", Value: []byte("x")}}})
-			require.NoError(t, err)
-			require.NotZero(t, r1)
-			_, err = s.Commit(ctx, Txn{Conds: []Cond{{Key: "a"}}, Ops: []Op{{Key: "a", Value: []byte("2")}}})
-			var ce *ConflictError
-			require.ErrorAs(t, err, &ce)
-			assert.Equal(t, "a", ce.Key)
-			assert.ErrorIs(t, err, ErrConflict)
-			// All or nothing: one failing condition, nothing applied.
-			_, err = s.Commit(ctx, Txn{Conds: []Cond{{Key: "a", Revision: r1}, {Key: "b", Revision: 5}}, Ops: []Op{{Key: "a", Value: []byte("3")}, {Key: "c", Value: []byte("c")}}})
-			require.ErrorIs(t, err, ErrConflict)
-			kvs, err = s.Get(ctx, "a", "c")
-			require.NoError(t, err)
-			assert.Equal(t, "1", string(kvs[0].Value))
-			assert.Equal(t, r1, kvs[0].Revision)
-			assert.Zero(t, kvs[1].Revision)
-			// Compare-and-swap on the revision; every key put gets the new revision.
-			r2, err := s.Commit(ctx, Txn{Conds: []Cond{{Key: "a", Revision: r1}}, Ops: []Op{{Key: "a", Value: []byte("4")}, {Key: "p/y", Value: []byte("y")}}})
-			require.NoError(t, err)
-			assert.Greater(t, r2, r1)
-			kvs, err = s.Get(ctx, "a", "p/y", "p/x")
-			require.NoError(t, err)
-			assert.Equal(t, []uint64{r2, r2, r1}, []uint64{kvs[0].Revision, kvs[1].Revision, kvs[2].Revision})
-			// Delete.
-			_, err = s.Commit(ctx, Txn{Conds: []Cond{{Key: "p/x", Revision: r1}}, Ops: []Op{{Key: "p/x", Delete: true}}})
-			require.NoError(t, err)
-			_, err = s.Commit(ctx, Txn{Ops: []Op{{Key: "p/z", Value: []byte("z")}, {Key: "q", Value: []byte("q")}}})
-			require.NoError(t, err)
-			var keys []string
-			for kv, err := range s.Scan(ctx, "p/") {
-				require.NoError(t, err)
-				keys = append(keys, kv.Key+"="+string(kv.Value))
+	keysets := map[string]func(string) string{
+		"plain": func(k string) string { return k },
+		"pool": func(k string) string {
+			switch k {
+			case "a":
+				return poolKey("pool")
+			case "b":
+				return cursorKey("pool")
+			case "c":
+				return fifoKey("pool")
+			case "q":
+				return quarantineKey("pool")
 			}
-			assert.Equal(t, []string{"p/y=y", "p/z=z"}, keys)
-			// A cancelled context fails.
-			cctx, cancel := context.WithCancel(ctx)
-			cancel()
-			_, err = s.Get(cctx, "a")
-			assert.ErrorIs(t, err, context.Canceled)
-			_, err = s.Commit(cctx, Txn{})
-			assert.ErrorIs(t, err, context.Canceled)
-			require.NoError(t, s.Close())
-			_, err = s.Get(ctx, "a")
-			assert.Error(t, err, "closed store")
-		})
+			return ownersPrefix("pool") + k // p/x, p/y, p/z and the prefix p/
+		},
+	}
+	for name, mk := range storeImpls(t) {
+		for ks, k := range keysets {
+			t.Run(name+"/"+ks, func(t *testing.T) {
+				s := mk(t)
+				kvs, err := s.Get(ctx, k("a"), k("b"))
+				require.NoError(t, err)
+				assert.Equal(t, []KV{{Key: k("a")}, {Key: k("b")}}, kvs)
+				// Create-if-absent.
+				r1, err := s.Commit(ctx, Txn{Conds: []Cond{{Key: k("a")}}, Ops: []Op{{Key: k("a"), Value: []byte("1")}, {Key: k("p/x"), Value: []byte("x")}}})
+				require.NoError(t, err)
+				require.NotZero(t, r1)
+				_, err = s.Commit(ctx, Txn{Conds: []Cond{{Key: k("a")}}, Ops: []Op{{Key: k("a"), Value: []byte("2")}}})
+				var ce *ConflictError
+				require.ErrorAs(t, err, &ce)
+				assert.Equal(t, k("a"), ce.Key)
+				assert.ErrorIs(t, err, ErrConflict)
+				// All or nothing: one failing condition, nothing applied.
+				_, err = s.Commit(ctx, Txn{Conds: []Cond{{Key: k("a"), Revision: r1}, {Key: k("b"), Revision: 5}}, Ops: []Op{{Key: k("a"), Value: []byte("3")}, {Key: k("c"), Value: []byte("c")}}})
+				require.ErrorIs(t, err, ErrConflict)
+				kvs, err = s.Get(ctx, k("a"), k("c"))
+				require.NoError(t, err)
+				assert.Equal(t, "1", string(kvs[0].Value))
+				assert.Equal(t, r1, kvs[0].Revision)
+				assert.Zero(t, kvs[1].Revision)
+				// Compare-and-swap on the revision; every key put gets the new revision.
+				r2, err := s.Commit(ctx, Txn{Conds: []Cond{{Key: k("a"), Revision: r1}}, Ops: []Op{{Key: k("a"), Value: []byte("4")}, {Key: k("p/y"), Value: []byte("y")}}})
+				require.NoError(t, err)
+				assert.Greater(t, r2, r1)
+				kvs, err = s.Get(ctx, k("a"), k("p/y"), k("p/x"))
+				require.NoError(t, err)
+				assert.Equal(t, []uint64{r2, r2, r1}, []uint64{kvs[0].Revision, kvs[1].Revision, kvs[2].Revision})
+				// Delete.
+				_, err = s.Commit(ctx, Txn{Conds: []Cond{{Key: k("p/x"), Revision: r1}}, Ops: []Op{{Key: k("p/x"), Delete: true}}})
+				require.NoError(t, err)
+				_, err = s.Commit(ctx, Txn{Ops: []Op{{Key: k("p/z"), Value: []byte("z")}, {Key: k("q"), Value: []byte("q")}}})
+				require.NoError(t, err)
+				var keys []string
+				for kv, err := range s.Scan(ctx, k("p/")) {
+					require.NoError(t, err)
+					keys = append(keys, kv.Key+"="+string(kv.Value))
+				}
+				assert.Equal(t, []string{k("p/y") + "=y", k("p/z") + "=z"}, keys)
+				// A cancelled context fails.
+				cctx, cancel := context.WithCancel(ctx)
+				cancel()
+				_, err = s.Get(cctx, k("a"))
+				assert.ErrorIs(t, err, context.Canceled)
+				_, err = s.Commit(cctx, Txn{})
+				assert.ErrorIs(t, err, context.Canceled)
+				require.NoError(t, s.Close())
+				_, err = s.Get(ctx, k("a"))
+				assert.Error(t, err, "closed store")
+			})
+		}
 	}
 }
 

@@ -155,13 +155,13 @@ func VerifyStore(ctx context.Context, store Store) error {
 				continue
 			}
 			for _, e := range es {
-				ord, ok := claim(name, info, e.addr, kv.Key, "leased to "+owner)
+				ord, ok := claim(name, info, e.addr(), kv.Key, "leased to "+owner)
 				if !ok {
 					continue
 				}
 				pg := info.pages[ord.rsh(pageShift)]
 				if e.gen == 0 || (pg != nil && e.gen > pg.gen()) {
-					v.add(Problem{Pool: name, Key: kv.Key, Addr: e.addr.String(), Msg: fmt.Sprintf("generation %d never issued", e.gen)})
+					v.add(Problem{Pool: name, Key: kv.Key, Addr: e.addr().String(), Msg: fmt.Sprintf("generation %d never issued", e.gen)})
 				}
 			}
 			continue
