@@ -143,9 +143,6 @@ type Reader struct {
 	ifaces    []ifaceInfo
 	badTimes  uint64
 	stalls    int
-	mapped    bool // buf is the whole input, not a copy (NewReaderBytes)
-	touched   int  // buf[:touched] was touched ahead of the reader
-	sink      byte // keeps the touches from being optimised away
 }
 
 // NewReader reads the file header (or first section header) of a pcap or pcapng
@@ -196,7 +193,7 @@ func (rd *Reader) start() error {
 // data, which is never copied.
 func NewReaderBytes(data []byte, o ReaderOptions) (*Reader, error) {
 	o.defaults()
-	rd := &Reader{buf: data, end: len(data), eof: true, mapped: true, maxPacket: o.MaxPacket, maxIfaces: o.MaxInterfaces}
+	rd := &Reader{buf: data, end: len(data), eof: true, maxPacket: o.MaxPacket, maxIfaces: o.MaxInterfaces}
 	if err := rd.start(); err != nil {
 		return nil, err
 	}
@@ -250,7 +247,6 @@ func (r *Reader) fill(n int) error {
 		if r.pos+n > len(r.buf) {
 			// Slide the unread tail to the front.
 			copy(r.buf, r.buf[r.pos:r.end])
-			r.touched = max(r.touched-r.pos, 0)
 			r.off += int64(r.pos)
 			r.end -= r.pos
 			r.pos = 0
@@ -396,9 +392,6 @@ func (r *Reader) nextPcap() (Packet, error) {
 	}
 	data := r.buf[r.pos+16 : r.pos+16+int(caplen)]
 	r.pos += 16 + int(caplen)
-	if r.mapped {
-		r.touchAhead()
-	}
 	r.frame++
 	p := Packet{Data: data, Length: int(origlen), LinkType: r.pcapIface.link, Frame: r.frame, Offset: at}
 	if limit := uint32(r.pcapIface.tsDiv); frac >= limit {
@@ -410,26 +403,6 @@ func (r *Reader) nextPcap() (Packet, error) {
 	}
 	r.stripFCS(&p, r.pcapIface.fcs)
 	return p, nil
-}
-
-// touchAhead reads one byte of each cache line of the next chunk of input
-// when the reader enters it, in one sequential sweep that the hardware
-// prefetcher follows: the frames are then in cache when they are analysed,
-// which matters when the input is a memory-mapped file, not a copy just made
-// by read(2).
-func (r *Reader) touchAhead() {
-	const chunk = 128 << 10
-	if r.pos+chunk/2 < r.touched {
-		return
-	}
-	from := max(r.pos, r.touched)
-	to := min(from+chunk, r.end)
-	var sum byte
-	for i := from; i < to; i += 64 {
-		sum += r.buf[i]
-	}
-	r.sink += sum
-	r.touched = to
 }
 
 func (r *Reader) stripFCS(p *Packet, fcs int) {
@@ -494,9 +467,6 @@ func (r *Reader) nextPcapng() (Packet, error) {
 			return Packet{}, r.errorf(at, ErrCorrupt, fmt.Sprintf("block type %#x length %d, trailing length %d", btype, blen, tail))
 		}
 		r.pos += int(blen)
-		if r.mapped {
-			r.touchAhead()
-		}
 		body := b[8 : blen-4]
 		if btype == blockIDB {
 			if err := r.readIDB(at, body); err != nil {

@@ -4,16 +4,11 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
-	"os"
-	"runtime"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
-	"unsafe"
 )
 
 // Options tune the detectors. The zero value gives the documented defaults.
@@ -215,57 +210,15 @@ const progressEvery = 16 << 20
 // A truncated or corrupt capture, or a read error, ends the scan: the findings
 // up to that point are still reported and the error (a *FormatError for the
 // capture itself) is returned. It checks ctx between frames.
-//
-// A regular file (an *os.File, stdin redirected from a file too) is mapped
-// into memory rather than read, which saves copying it; should the file shrink
-// while it is scanned, the scan ends with an error instead of a crash.
-func (s *Scanner) ScanContext(ctx context.Context, r io.Reader, fn func(Finding)) (err error) {
+func (s *Scanner) ScanContext(ctx context.Context, r io.Reader, fn func(Finding)) error {
 	s.Reset()
 	total := inputSize(r)
-	var rd *Reader
-	var mp *mapping
-	if f, ok := r.(*os.File); ok {
-		if mp, ok = mapFile(f); ok {
-			data := mp.data
-			defer mp.close()
-			// A page that vanishes (the file was truncated) faults: turn that
-			// into an error rather than a crash.
-			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-			defer func() {
-				if v := recover(); v != nil {
-					// SetPanicOnFault panics with a runtime.Error that has
-					// the faulting address.
-					re, ok := v.(interface {
-						runtime.Error
-						Addr() uintptr
-					})
-					base := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
-					if !ok || re.Addr() < base || re.Addr() >= base+uintptr(len(data)) {
-						panic(v) // not a fault in the mapping: a bug, not the file
-					}
-					s.Flush(fn)
-					err = fmt.Errorf("read %s: the file changed while it was scanned: %w", f.Name(), re)
-				}
-			}()
-			rd, err = NewReaderBytes(data, ReaderOptions{MaxPacket: s.o.MaxPacket})
-		}
-	}
-	if rd == nil && err == nil {
-		rd, err = NewReader(r, ReaderOptions{MaxPacket: s.o.MaxPacket})
-	}
+	rd, err := NewReader(r, ReaderOptions{MaxPacket: s.o.MaxPacket})
 	if err != nil {
 		return err
 	}
 	var nextProgress int64 = progressEvery
-	nextMap := int64(1<<63 - 1)
-	if mp != nil {
-		nextMap = mp.next()
-	}
 	for {
-		if rd.pos >= int(nextMap) {
-			mp.advance(int64(rd.pos))
-			nextMap = mp.next()
-		}
 		p, err := rd.Next()
 		if err != nil {
 			s.stats.BadTimes = rd.BadTimes()
