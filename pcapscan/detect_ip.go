@@ -103,7 +103,7 @@ func (s *Scanner) onIP(p *Packet, ts int64) {
 // of), or with the same TTL from the same MAC (captured twice, as on a bridge
 // and its port).
 func (s *Scanner) duplicate(ip *ipPacket, f *frame, sig uint64, ts int64) bool {
-	h := hashAddr(hashAddr(mix(sig, uint64(ip.id)<<8|uint64(ip.proto)), ip.src), ip.dst)
+	h := final(hashAddr(hashAddr(mix(sig, uint64(ip.id)<<8|uint64(ip.proto)), ip.src), ip.dst))
 	d := &s.dups[h&uint64(len(s.dups)-1)]
 	if d.h == h && ts-d.ts <= int64(s.o.DuplicateWindow) && ts >= d.ts {
 		switch {

@@ -440,6 +440,27 @@ func TestBoundedMemoryEvicts(t *testing.T) {
 	assert.LessOrEqual(t, sc.arp.len(), 64)
 }
 
+func TestTablesHoldTheirSize(t *testing.T) {
+	// Addresses of one subnet, differing only in their last bytes, spread
+	// over the whole table: a table of 4096 entries keeps 1000 of them for
+	// minutes without evicting any, so that a second MAC showing up for each
+	// a minute later is seen as a conflict with the first.
+	c := newCapture(t)
+	const n = 1000
+	for round, m := range []mac{macA, macB} {
+		for i := range n {
+			ip := netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})
+			at := time.Duration(round)*time.Minute + time.Duration(i)*ms
+			c.add(at, eth(macC, m, etherIPv4, ipv4(ip, ipC, 64, uint16(i), protoUDP, udpDgram(1000, 53, []byte("q")))))
+		}
+	}
+	sc := New(Options{})
+	var got []Finding
+	require.NoError(t, sc.Scan(readerOf(c), func(f Finding) { got = append(got, f) }))
+	assert.Len(t, ofKind(got, IPMACConflict), n)
+	assert.Zero(t, sc.Stats().Evicted)
+}
+
 func TestIPv6ConflictAndEcho(t *testing.T) {
 	x6, c6 := netip.MustParseAddr("2001:db8::10"), netip.MustParseAddr("2001:db8::30")
 	reply := func(src mac, seq uint16) []byte {

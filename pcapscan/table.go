@@ -93,6 +93,19 @@ func (t *table[K, V]) reset() {
 
 // Hashing: keys are mixed with a fixed multiply-xorshift so that runs are
 // reproducible (eviction order, and so the output, does not depend on a seed).
+// mix chains the words of a key; final then spreads every input bit over the
+// whole word, since tables pick a bucket by the low bits and a multiplication
+// only carries bits upwards (without it, IPv4 addresses that differ in their
+// last three bytes all fell into one bucket).
+
+// final is the finaliser of MurmurHash3 (fmix64).
+func final(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	return h ^ h>>33
+}
 
 func mix(h, v uint64) uint64 {
 	h ^= v
@@ -120,7 +133,7 @@ func hashBytes(b []byte) uint64 {
 	}
 	var tail [8]byte
 	copy(tail[:], b)
-	return mix(mix(h, binary.LittleEndian.Uint64(tail[:])), 0x2545f491)
+	return final(mix(mix(h, binary.LittleEndian.Uint64(tail[:])), 0x2545f491))
 }
 
 // bitset is a 64 Ki-bit set of hash values, 8 KiB, small enough to stay in the
