@@ -15,7 +15,9 @@ type ipEntry struct {
 	echoDouble      uint32 // echo requests answered by two or more MACs
 }
 
-func (e *ipEntry) last() int64 { return max(e.src.last, e.echo.last) }
+// last is the time of the latest evidence: an echo reply is always recorded
+// as a source sighting too.
+func (e *ipEntry) last() int64 { return e.src.last }
 
 // dupEntry remembers one recent IP packet to recognise a second copy of it.
 type dupEntry struct {
