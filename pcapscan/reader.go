@@ -364,45 +364,62 @@ func (r *Reader) Packets() iter.Seq2[Packet, error] {
 // *FormatError (or a read error from the underlying reader); frames returned
 // before it are valid. The returned Data is valid until the next call.
 func (r *Reader) Next() (Packet, error) {
-	if r.format == FormatPcap {
-		return r.nextPcap()
-	}
-	return r.nextPcapng()
+	var p Packet
+	err := r.read(&p)
+	return p, err
 }
 
-func (r *Reader) nextPcap() (Packet, error) {
-	if done, err := r.atEOF(); done || err != nil {
-		if err == nil {
-			err = io.EOF
-		}
-		return Packet{}, err
+// read is Next writing into p, which saves copying the Packet twice.
+func (r *Reader) read(p *Packet) error {
+	if r.format == FormatPcap {
+		return r.nextPcap(p)
 	}
+	return r.nextPcapng(p)
+}
+
+func (r *Reader) nextPcap(p *Packet) error {
 	at := r.Offset()
-	if err := r.fill(16); err != nil {
-		return Packet{}, err
+	if r.end-r.pos < 16 { // else a record header is buffered
+		if done, err := r.atEOF(); done || err != nil {
+			if err == nil {
+				err = io.EOF
+			}
+			return err
+		}
+		if err := r.fill(16); err != nil {
+			return err
+		}
 	}
 	h := r.buf[r.pos : r.pos+16]
-	sec, frac := r.u32(h[0:]), r.u32(h[4:])
-	caplen, origlen := r.u32(h[8:]), r.u32(h[12:])
+	var sec, frac, caplen, origlen uint32
+	if r.be {
+		sec, frac = binary.BigEndian.Uint32(h[0:]), binary.BigEndian.Uint32(h[4:])
+		caplen, origlen = binary.BigEndian.Uint32(h[8:]), binary.BigEndian.Uint32(h[12:])
+	} else {
+		sec, frac = binary.LittleEndian.Uint32(h[0:]), binary.LittleEndian.Uint32(h[4:])
+		caplen, origlen = binary.LittleEndian.Uint32(h[8:]), binary.LittleEndian.Uint32(h[12:])
+	}
 	if caplen > uint32(r.maxPacket) {
-		return Packet{}, r.errorf(at, ErrCorrupt, fmt.Sprintf("record claims %d captured bytes, limit %d", caplen, r.maxPacket))
+		return r.errorf(at, ErrCorrupt, fmt.Sprintf("record claims %d captured bytes, limit %d", caplen, r.maxPacket))
 	}
-	if err := r.fill(16 + int(caplen)); err != nil {
-		return Packet{}, err
+	n := 16 + int(caplen)
+	if r.end-r.pos < n {
+		if err := r.fill(n); err != nil {
+			return err
+		}
 	}
-	data := r.buf[r.pos+16 : r.pos+16+int(caplen)]
-	r.pos += 16 + int(caplen)
 	r.frame++
-	p := Packet{Data: data, Length: int(origlen), LinkType: r.pcapIface.link, Frame: r.frame, Offset: at}
+	// Field by field: cheaper than building a Packet and copying it.
+	p.Data, p.Length, p.LinkType, p.Interface = r.buf[r.pos+16:r.pos+n], int(origlen), r.pcapIface.link, 0
+	p.Frame, p.Offset, p.BadTime = r.frame, at, false
+	r.pos += n
 	if limit := uint32(r.pcapIface.tsDiv); frac >= limit {
 		frac, p.BadTime = limit-1, true
-	}
-	p.Time = time.Unix(int64(sec), int64(frac)*(1e9/r.pcapIface.tsDiv)).UTC()
-	if p.BadTime {
 		r.badTimes++
 	}
-	r.stripFCS(&p, r.pcapIface.fcs)
-	return p, nil
+	p.Time = time.Unix(int64(sec), int64(frac)*(1e9/r.pcapIface.tsDiv)).UTC()
+	r.stripFCS(p, r.pcapIface.fcs)
+	return nil
 }
 
 func (r *Reader) stripFCS(p *Packet, fcs int) {
@@ -421,64 +438,65 @@ const (
 	blockEPB = 0x00000006
 )
 
-func (r *Reader) nextPcapng() (Packet, error) {
+func (r *Reader) nextPcapng(out *Packet) error {
 	for {
 		if done, err := r.atEOF(); done || err != nil {
 			if err == nil {
 				err = io.EOF
 			}
-			return Packet{}, err
+			return err
 		}
 		at := r.Offset()
 		if err := r.fill(8); err != nil {
-			return Packet{}, err
+			return err
 		}
 		h := r.buf[r.pos:]
 		btype := r.u32(h[0:])
 		if btype == blockSHB {
 			if err := r.readSHB(at); err != nil {
-				return Packet{}, err
+				return err
 			}
 			continue
 		}
 		blen := r.u32(h[4:])
 		if blen < 12 || blen%4 != 0 {
-			return Packet{}, r.errorf(at, ErrCorrupt, fmt.Sprintf("block type %#x has length %d", btype, blen))
+			return r.errorf(at, ErrCorrupt, fmt.Sprintf("block type %#x has length %d", btype, blen))
 		}
 		switch btype {
 		case blockIDB, blockEPB, blockSPB, blockOPB:
 		default:
 			if blen > maxSkip {
-				return Packet{}, r.errorf(at, ErrCorrupt, fmt.Sprintf("block type %#x claims %d bytes", btype, blen))
+				return r.errorf(at, ErrCorrupt, fmt.Sprintf("block type %#x claims %d bytes", btype, blen))
 			}
 			if err := r.skip(int64(blen)); err != nil {
-				return Packet{}, err
+				return err
 			}
 			continue
 		}
 		if int(blen) > r.maxPacket+4096 {
-			return Packet{}, r.errorf(at, ErrCorrupt, fmt.Sprintf("block type %#x claims %d bytes, limit %d", btype, blen, r.maxPacket+4096))
+			return r.errorf(at, ErrCorrupt, fmt.Sprintf("block type %#x claims %d bytes, limit %d", btype, blen, r.maxPacket+4096))
 		}
 		if err := r.fill(int(blen)); err != nil {
-			return Packet{}, err
+			return err
 		}
 		b := r.buf[r.pos : r.pos+int(blen)]
 		if tail := r.u32(b[blen-4:]); tail != blen {
-			return Packet{}, r.errorf(at, ErrCorrupt, fmt.Sprintf("block type %#x length %d, trailing length %d", btype, blen, tail))
+			return r.errorf(at, ErrCorrupt, fmt.Sprintf("block type %#x length %d, trailing length %d", btype, blen, tail))
 		}
 		r.pos += int(blen)
 		body := b[8 : blen-4]
 		if btype == blockIDB {
 			if err := r.readIDB(at, body); err != nil {
-				return Packet{}, err
+				return err
 			}
 			continue
 		}
 		p, err := r.packetBlock(at, btype, body)
 		if err != nil {
-			return Packet{}, err
+			return err
 		}
-		return p, nil
+		*out = p
+		return nil
 	}
 }
 

@@ -121,6 +121,7 @@ type Scanner struct {
 	now       int64
 	lastSweep int64
 	sinceSwp  int
+	sweepGap  int64 // capture time between sweeps
 	stats     Stats
 	pending   []Finding
 	now0      []Finding // spare buffer for findings reported outside sweeps
@@ -147,7 +148,7 @@ type Scanner struct {
 // New returns a Scanner with opts (zero fields take their defaults).
 func New(opts Options) *Scanner {
 	opts.defaults()
-	s := &Scanner{o: opts}
+	s := &Scanner{o: opts, sweepGap: max(int64(opts.Window/10), int64(time.Second))}
 	for _, h := range opts.RequestIDHeaders {
 		s.headers = append(s.headers, []byte(strings.ToLower(h)))
 	}
@@ -218,10 +219,9 @@ func (s *Scanner) ScanContext(ctx context.Context, r io.Reader, fn func(Finding)
 		return err
 	}
 	var nextProgress int64 = progressEvery
+	var p Packet
 	for {
-		p, err := rd.Next()
-		if err != nil {
-			s.stats.BadTimes = rd.BadTimes()
+		if err := rd.read(&p); err != nil {
 			s.Flush(fn)
 			if s.o.Progress != nil {
 				s.o.Progress(rd.Offset(), total)
@@ -260,7 +260,9 @@ func inputSize(r io.Reader) int64 {
 }
 
 // sweepEvery is how many frames pass at least between two sweeps of the
-// tables for entries that have been quiet longer than the window.
+// tables for entries that have been quiet longer than the window; a tenth of
+// the window (at least a second) of capture time must pass too, so that an
+// entry is reported at most that long after its window closed.
 const sweepEvery = 8192
 
 // Observe runs the detectors on one frame. Findings that complete (their
@@ -283,7 +285,7 @@ func (s *Scanner) Observe(p *Packet, emit func(Finding)) {
 		s.now = ts
 	}
 	s.sinceSwp++
-	if s.sinceSwp >= sweepEvery && s.now-s.lastSweep >= int64(time.Second) {
+	if s.sinceSwp >= sweepEvery && s.now-s.lastSweep >= s.sweepGap {
 		s.sweep(s.now - int64(s.o.Window))
 	}
 	f := &s.f
