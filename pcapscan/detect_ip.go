@@ -15,9 +15,9 @@ type ipEntry struct {
 	echoDouble      uint32 // echo requests answered by two or more MACs
 }
 
-// last is the time of the latest evidence: an echo reply is always recorded
+// lastSeen is the time of the latest evidence: an echo reply is always recorded
 // as a source sighting too.
-func (e *ipEntry) last() int64 { return e.src.last }
+func (e *ipEntry) lastSeen() int64 { return e.src.last }
 
 // dupEntry remembers one recent IP packet to recognise a second copy of it.
 type dupEntry struct {
@@ -75,7 +75,7 @@ func (s *Scanner) onIP(p *Packet, ts int64) {
 		if routed {
 			s.nextHop(seg, ip.src, f.src, ts, p.Frame)
 		} else {
-			e := current(s, s.ips, addrKey{seg, ip.src}, ts, (*ipEntry).last, s.ipDone)
+			e := current(s, s.ips, addrKey{seg, ip.src}, ts, s.ipDone)
 			e.src.add(f.src, ts, p.Frame, evIPSource)
 			if icmpOK && (s.icm.typ == icmpEchoReply && !v6 || s.icm.typ == icmp6EchoReply && v6) {
 				s.onEchoReply(e, f.src, ts, p.Frame)

@@ -80,6 +80,8 @@ type flowState struct {
 	retrans     flowEvents
 }
 
+func (f *flowState) lastSeen() int64 { return f.last }
+
 // seqLT reports a < b in sequence space.
 func seqLT(a, b uint32) bool { return int32(a-b) < 0 }
 
@@ -89,7 +91,7 @@ func (s *Scanner) onTCP(p *Packet, ts int64) {
 	if less(ip.dst, t.dport, ip.src, t.sport) {
 		k, dir = flowKey{ip.dst, ip.src, t.dport, t.sport}, 1
 	}
-	fl := current(s, s.flows, k, ts, func(f *flowState) int64 { return f.last }, s.flowDone)
+	fl := current(s, s.flows, k, ts, s.flowDone)
 	if fl.first == 0 {
 		fl.first, fl.client, fl.seg = ts, -1, s.f.seg
 	}

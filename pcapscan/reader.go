@@ -596,19 +596,15 @@ func (r *Reader) packetBlock(at int64, btype uint32, body []byte) (Packet, error
 		hasTime        = true
 	)
 	switch btype {
-	case blockEPB:
+	case blockEPB, blockOPB:
 		if len(body) < 20 {
-			return Packet{}, r.errorf(at, ErrCorrupt, "enhanced packet block too short")
+			return Packet{}, r.errorf(at, ErrCorrupt, fmt.Sprintf("block type %#x: packet block too short", btype))
 		}
-		ifIdx = int(r.u32(body[0:]))
-		tsHi, tsLo = r.u32(body[4:]), r.u32(body[8:])
-		caplen, length = r.u32(body[12:]), r.u32(body[16:])
-		data = body[20:]
-	case blockOPB:
-		if len(body) < 20 {
-			return Packet{}, r.errorf(at, ErrCorrupt, "packet block too short")
+		if btype == blockEPB {
+			ifIdx = int(r.u32(body[0:]))
+		} else { // obsolete packet block: 16-bit interface, 16-bit drops count
+			ifIdx = int(r.u16(body[0:]))
 		}
-		ifIdx = int(r.u16(body[0:]))
 		tsHi, tsLo = r.u32(body[4:]), r.u32(body[8:])
 		caplen, length = r.u32(body[12:]), r.u32(body[16:])
 		data = body[20:]

@@ -96,9 +96,10 @@ type Stats struct {
 	Evicted    uint64 // table entries dropped to make room before their time
 }
 
-// Scanner runs every detector over a stream of frames. Its memory is allocated
-// by New and does not grow with the input. A Scanner is not safe for concurrent
-// use; use one per goroutine.
+// Scanner runs every detector over a stream of frames. Make one with New (the
+// zero value is not usable); its memory is allocated by New and does not grow
+// with the input. A Scanner is not safe for concurrent use; use one per
+// goroutine, and Scan one capture after another with it.
 type Scanner struct {
 	o       Options
 	headers [][]byte
@@ -326,34 +327,10 @@ func (s *Scanner) Flush(emit func(Finding)) {
 func (s *Scanner) sweep(cutoff int64) {
 	s.sinceSwp, s.lastSweep = 0, s.now
 	s.pending = s.pending[:0]
-	s.arp.each(func(k *addrKey, e *arpEntry) bool {
-		if e.last() >= cutoff {
-			return true
-		}
-		s.arpFindings(k, e)
-		return false
-	})
-	s.ips.each(func(k *addrKey, e *ipEntry) bool {
-		if e.last() >= cutoff {
-			return true
-		}
-		s.ipFindings(k, e)
-		return false
-	})
-	s.spoof.each(func(k *spoofKey, e *spoofEntry) bool {
-		if e.last >= cutoff {
-			return true
-		}
-		s.spoofFinding(k, e)
-		return false
-	})
-	s.flows.each(func(k *flowKey, e *flowState) bool {
-		if e.last >= cutoff {
-			return true
-		}
-		s.flowFindings(k, e)
-		return false
-	})
+	sweepTable(s.arp, cutoff, s.arpDone)
+	sweepTable(s.ips, cutoff, s.ipDone)
+	sweepTable(s.spoof, cutoff, s.spoofDone)
+	sweepTable(s.flows, cutoff, s.flowDone)
 	reqCut := cutoff
 	if cutoff != 1<<63-1 {
 		reqCut = s.now - int64(s.o.RequestIDWindow)
@@ -365,15 +342,9 @@ func (s *Scanner) sweep(cutoff int64) {
 		s.reqFinding(e)
 		return false
 	})
-	s.dhcp.each(func(k *dhcpKey, e *dhcpEntry) bool {
-		if e.last >= cutoff {
-			return true
-		}
-		s.dhcpFinding(k, e)
-		return false
-	})
-	s.paths.each(func(_ *addrKey, e *pathEntry) bool { return e.ts >= cutoff })
-	s.macs.each(func(_ *macKey, e *macEntry) bool { return e.last >= cutoff })
+	sweepTable(s.dhcp, cutoff, s.dhcpDone)
+	sweepTable(s.paths, cutoff, nil)
+	sweepTable(s.macs, cutoff, nil)
 	s.flushPending()
 }
 
@@ -431,21 +402,43 @@ func evictWith[K, V any](s *Scanner, report func(*K, *V)) func(*K, *V) {
 	}
 }
 
+// entry is a table value that knows the time of its latest evidence.
+type entry[V any] interface {
+	*V
+	lastSeen() int64
+}
+
 // current returns the entry for k in t, inserting it when absent. An entry whose
 // last evidence is older than the window is an episode that has ended: its
-// findings are reported and it starts again empty.
+// findings are reported (by done, when not nil) and it starts again empty.
 func current[K interface {
 	comparable
 	hash() uint64
-}, V any](s *Scanner, t *table[K, V], k K, ts int64, last func(*V) int64, done func(*K, *V)) *V {
+}, V any, PV entry[V]](s *Scanner, t *table[K, V], k K, ts int64, done func(*K, *V)) *V {
 	v, fresh := t.upsert(k.hash(), k, ts)
-	if !fresh && last(v) < ts-int64(s.o.Window) {
-		kk := k
-		reportNow(s, done, &kk, v)
+	if !fresh && PV(v).lastSeen() < ts-int64(s.o.Window) {
+		if done != nil {
+			kk := k
+			reportNow(s, done, &kk, v)
+		}
 		var zero V
 		*v = zero
 	}
 	return v
+}
+
+// sweepTable reports (by done, when not nil) and drops the entries of t whose
+// last evidence is before cutoff.
+func sweepTable[K comparable, V any, PV entry[V]](t *table[K, V], cutoff int64, done func(*K, *V)) {
+	t.each(func(k *K, v *V) bool {
+		if PV(v).lastSeen() >= cutoff {
+			return true
+		}
+		if done != nil {
+			done(k, v)
+		}
+		return false
+	})
 }
 
 // addrKey identifies an address on a segment.
