@@ -31,7 +31,7 @@ func toIP(n netip.Addr) ipaddr {
 }
 
 func (a ipaddr) is4() bool {
-	return a[0]|a[1]|a[2]|a[3]|a[4]|a[5]|a[6]|a[7]|a[8]|a[9] == 0 && a[10] == 0xff && a[11] == 0xff
+	return binary.LittleEndian.Uint64(a[:8]) == 0 && binary.LittleEndian.Uint32(a[8:12]) == 0xffff0000
 }
 
 func (a ipaddr) isZero() bool { return a == ipaddr{} }

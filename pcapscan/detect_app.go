@@ -100,6 +100,8 @@ type dhcpEntry struct {
 	last     int64
 }
 
+func (e *dhcpEntry) lastSeen() int64 { return e.last }
+
 type dhcpServer struct {
 	id   ipaddr
 	lane macLane
@@ -124,7 +126,7 @@ func (s *Scanner) onUDP(p *Packet, ts int64) {
 			id = s.ip.src
 		}
 		seg := s.f.seg
-		e := current(s, s.dhcp, dhcpKey(seg), ts, func(e *dhcpEntry) int64 { return e.last }, s.dhcpDone)
+		e := current(s, s.dhcp, dhcpKey(seg), ts, s.dhcpDone)
 		e.last = ts
 		i := 0
 		for ; i < int(e.n); i++ {
@@ -174,7 +176,7 @@ func (s *Scanner) onUDP(p *Packet, ts int64) {
 // dhcpKey is a segment as a table key.
 type dhcpKey segment
 
-func (k dhcpKey) hash() uint64 { return hashSeg(segment(k)) }
+func (k dhcpKey) hash() uint64 { return final(hashSeg(segment(k))) }
 
 func (s *Scanner) dhcpFinding(kk *dhcpKey, e *dhcpEntry) {
 	k := (*segment)(kk)

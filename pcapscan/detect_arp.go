@@ -24,7 +24,7 @@ type arpEntry struct {
 	dadIPv6    bool
 }
 
-func (e *arpEntry) last() int64 { return max(e.claims.last, e.dad.last, e.reqTS) }
+func (e *arpEntry) lastSeen() int64 { return max(e.claims.last, e.dad.last, e.reqTS) }
 
 func validUnicast(a ipaddr) bool { return a.unicast() }
 
@@ -54,10 +54,10 @@ func (s *Scanner) onARP(p *Packet, ts int64) {
 		what = evARPReply
 	}
 	if a.op == 1 && what != evARPGratuitous && validUnicast(a.tpa) {
-		t := current(s, s.arp, addrKey{seg, a.tpa}, ts, (*arpEntry).last, s.arpDone)
+		t := current(s, s.arp, addrKey{seg, a.tpa}, ts, s.arpDone)
 		t.reqTS, t.reqMask, t.reqCounted = ts, 0, false
 	}
-	e := current(s, s.arp, addrKey{seg, a.spa}, ts, (*arpEntry).last, s.arpDone)
+	e := current(s, s.arp, addrKey{seg, a.spa}, ts, s.arpDone)
 	solicited := a.op == 2 && e.reqTS != 0 && ts-e.reqTS <= int64(s.o.ReplyWindow)
 	// A claim answering a probe for the same address.
 	if e.probeTS != 0 && sender != e.probeMAC && ts-e.probeTS <= int64(s.o.ProbeWindow) {
@@ -90,7 +90,7 @@ func (s *Scanner) onARP(p *Packet, ts int64) {
 // onProbe records a duplicate-address-detection probe (ARP probe or IPv6 NS
 // from ::) for the key's address from prober.
 func (s *Scanner) onProbe(k addrKey, prober mac, ts int64, frame uint64, what uint8, v6 bool) {
-	e := current(s, s.arp, k, ts, (*arpEntry).last, s.arpDone)
+	e := current(s, s.arp, k, ts, s.arpDone)
 	e.dadIPv6 = v6
 	if e.probeTS != 0 && prober != e.probeMAC && ts-e.probeTS <= int64(s.o.ProbeWindow) {
 		// Two hosts probing for one address at once: each answers the other.
@@ -213,7 +213,7 @@ type spoofKey struct {
 	by   mac
 }
 
-func (k spoofKey) hash() uint64 { return hashMAC(hashAddr(hashSeg(k.seg), k.addr), k.by) }
+func (k spoofKey) hash() uint64 { return final(hashMAC(hashAddr(hashSeg(k.seg), k.addr), k.by)) }
 
 // spoofEntry accumulates the evidence of one takeover.
 type spoofEntry struct {
@@ -230,7 +230,7 @@ type spoofEntry struct {
 // claimForSpoof looks at an ARP claim of ip by m for signs of a takeover.
 func (s *Scanner) claimForSpoof(seg segment, c macClaim, m, holder mac, holderOther bool) {
 	ip, ts, frame, suspicious, what := c.ip, c.ts, c.frame, c.suspicious, c.what
-	me := current(s, s.macs, macKey{seg, m}, ts, macLast, noReport[macKey, macEntry])
+	me := current(s, s.macs, macKey{seg, m}, ts, nil)
 	me.last = ts
 	me.addClaim(c)
 	cutoff := ts - int64(s.o.Window)
@@ -257,7 +257,7 @@ func (s *Scanner) claimForSpoof(seg segment, c macClaim, m, holder mac, holderOt
 }
 
 func (s *Scanner) spoofEntry(k spoofKey, victim mac, ts int64) *spoofEntry {
-	e := current(s, s.spoof, k, ts, func(e *spoofEntry) int64 { return e.last }, s.spoofDone)
+	e := current(s, s.spoof, k, ts, s.spoofDone)
 	if e.first == 0 {
 		e.victim, e.first = victim, ts
 	}
@@ -295,7 +295,7 @@ func (s *Scanner) nextHopMoved(seg segment, remote ipaddr, from, to mac, fromFra
 			e.back++
 		}
 	}
-	me := current(s, s.macs, macKey{seg, to}, ts, macLast, noReport[macKey, macEntry])
+	me := current(s, s.macs, macKey{seg, to}, ts, nil)
 	me.last = ts
 	me.switchFrom, me.switchTS = from, ts
 	if me.spoofed.isZero() {
@@ -357,9 +357,9 @@ func (s *Scanner) spoofFinding(k *spoofKey, e *spoofEntry) {
 	s.report(f)
 }
 
-func macLast(e *macEntry) int64 { return e.last }
-
-func noReport[K, V any](*K, *V) {}
+func (e *macEntry) lastSeen() int64   { return e.last }
+func (e *spoofEntry) lastSeen() int64 { return e.last }
+func (e *pathEntry) lastSeen() int64  { return e.ts }
 
 // times says ", N times" for N > 1.
 func times(n uint32) string {

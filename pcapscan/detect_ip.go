@@ -15,7 +15,9 @@ type ipEntry struct {
 	echoDouble      uint32 // echo requests answered by two or more MACs
 }
 
-func (e *ipEntry) last() int64 { return max(e.src.last, e.echo.last) }
+// lastSeen is the time of the latest evidence: an echo reply is always recorded
+// as a source sighting too.
+func (e *ipEntry) lastSeen() int64 { return e.src.last }
 
 // dupEntry remembers one recent IP packet to recognise a second copy of it.
 type dupEntry struct {
@@ -73,7 +75,7 @@ func (s *Scanner) onIP(p *Packet, ts int64) {
 		if routed {
 			s.nextHop(seg, ip.src, f.src, ts, p.Frame)
 		} else {
-			e := current(s, s.ips, addrKey{seg, ip.src}, ts, (*ipEntry).last, s.ipDone)
+			e := current(s, s.ips, addrKey{seg, ip.src}, ts, s.ipDone)
 			e.src.add(f.src, ts, p.Frame, evIPSource)
 			if icmpOK && (s.icm.typ == icmpEchoReply && !v6 || s.icm.typ == icmp6EchoReply && v6) {
 				s.onEchoReply(e, f.src, ts, p.Frame)
@@ -103,7 +105,7 @@ func (s *Scanner) onIP(p *Packet, ts int64) {
 // of), or with the same TTL from the same MAC (captured twice, as on a bridge
 // and its port).
 func (s *Scanner) duplicate(ip *ipPacket, f *frame, sig uint64, ts int64) bool {
-	h := hashAddr(hashAddr(mix(sig, uint64(ip.id)<<8|uint64(ip.proto)), ip.src), ip.dst)
+	h := final(hashAddr(hashAddr(mix(sig, uint64(ip.id)<<8|uint64(ip.proto)), ip.src), ip.dst))
 	d := &s.dups[h&uint64(len(s.dups)-1)]
 	if d.h == h && ts-d.ts <= int64(s.o.DuplicateWindow) && ts >= d.ts {
 		switch {

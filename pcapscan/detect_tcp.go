@@ -1,7 +1,7 @@
 package pcapscan
 
 import (
-	"bytes"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -15,13 +15,16 @@ type flowKey struct {
 }
 
 func (k flowKey) hash() uint64 {
-	return mix(hashAddr(hashAddr(0xf10, k.a), k.b), uint64(k.pa)<<16|uint64(k.pb))
+	return final(mix(hashAddr(hashAddr(0xf10, k.a), k.b), uint64(k.pa)<<16|uint64(k.pb)))
 }
 
-// less orders two ends of a flow.
+// less orders two ends of a flow (as bytes.Compare would the addresses).
 func less(x ipaddr, xp uint16, y ipaddr, yp uint16) bool {
-	if c := bytes.Compare(x[:], y[:]); c != 0 {
-		return c < 0
+	if a, b := binary.BigEndian.Uint64(x[:8]), binary.BigEndian.Uint64(y[:8]); a != b {
+		return a < b
+	}
+	if a, b := binary.BigEndian.Uint64(x[8:]), binary.BigEndian.Uint64(y[8:]); a != b {
+		return a < b
 	}
 	return xp < yp
 }
@@ -62,18 +65,22 @@ func (e *flowEvents) add(ts int64, frame uint64) {
 }
 
 // flowState is what the scanner knows about one TCP connection.
+// The fields every segment reads or writes come first, next to the table key.
 type flowState struct {
-	d           [2]flowDir // [0]: from key.a, [1]: from key.b
-	client      int8       // direction index of the client, -1 unknown
-	macs        [2]mac     // source MAC of each direction, when the link has one
+	last        int64
+	macs        [2]mac // source MAC of each direction, when the link has one
+	client      int8   // direction index of the client, -1 unknown
 	rst         bool
-	first, last int64
+	d           [2]flowDir // [0]: from key.a, [1]: from key.b
+	first       int64
 	seg         segment
 	restarts    flowEvents
 	restartRST  uint32 // restarts after a RST
 	regressions flowEvents
 	retrans     flowEvents
 }
+
+func (f *flowState) lastSeen() int64 { return f.last }
 
 // seqLT reports a < b in sequence space.
 func seqLT(a, b uint32) bool { return int32(a-b) < 0 }
@@ -84,7 +91,7 @@ func (s *Scanner) onTCP(p *Packet, ts int64) {
 	if less(ip.dst, t.dport, ip.src, t.sport) {
 		k, dir = flowKey{ip.dst, ip.src, t.dport, t.sport}, 1
 	}
-	fl := current(s, s.flows, k, ts, func(f *flowState) int64 { return f.last }, s.flowDone)
+	fl := current(s, s.flows, k, ts, s.flowDone)
 	if fl.first == 0 {
 		fl.first, fl.client, fl.seg = ts, -1, s.f.seg
 	}

@@ -65,6 +65,15 @@ func TestARPConflictPatterns(t *testing.T) {
 			},
 			severity: Info, detail: "address moved", frames: []uint64{1, 2, 3},
 		},
+		{
+			name: "second answer after the reply window",
+			build: func(c *capture) {
+				c.add(0, arpFrame(1, macC, ipC, ipX, mac{}))
+				c.add(1*ms, arpFrame(2, macA, ipX, ipC, macC))
+				c.add(3*time.Second, arpFrame(2, macB, ipX, ipC, macC))
+			},
+			severity: Info, detail: "address moved", frames: []uint64{2, 3},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,6 +135,15 @@ func TestDADProbeAnswered(t *testing.T) {
 	c.add(time.Second, arpFrame(1, macB, zero, ipX, mac{}))
 	c.add(10*time.Second, arpFrame(1, macA, ipX, ipC, mac{}))
 	assert.Empty(t, ofKind(c.scan(Options{}), DADProbeAnswered))
+
+	// Two hosts probing for one address at once: each answers the other.
+	c = newCapture(t)
+	c.add(0, arpFrame(1, macA, zero, ipX, mac{}))
+	c.add(500*ms, arpFrame(1, macB, zero, ipX, mac{}))
+	d = ofKind(c.scan(Options{}), DADProbeAnswered)
+	require.Len(t, d, 1)
+	assert.Equal(t, []string{"02:00:00:00:00:0a", "02:00:00:00:00:0b"}, macStrings(d[0]))
+	assert.Equal(t, []uint64{1, 2}, d[0].Frames)
 
 	// IPv6 DAD: NS from :: answered by an NA for the target.
 	c = newCapture(t)
@@ -340,11 +358,39 @@ func TestTCPRestart(t *testing.T) {
 			}
 		})
 	}
-	// A retransmitted SYN is not a restart.
+	// A SYN sent again (a server that does not answer) is no restart: it is
+	// a retransmission.
 	c := newCapture(t)
-	c.add(0, tcpFrame(ipC, ipX, 40000, 443, 100, 0, tcpSYN, nil, 1))
-	c.add(time.Second, tcpFrame(ipC, ipX, 40000, 443, 100, 0, tcpSYN, nil, 2))
-	assert.Empty(t, c.scan(Options{}))
+	for i := range 4 {
+		c.add(time.Duration(i)*time.Second, tcpFrame(ipC, ipX, 40000, 443, 100, 0, tcpSYN, nil, uint16(i+1)))
+	}
+	got := c.scan(Options{})
+	require.Equal(t, []Kind{TCPRetransmissions}, kinds(got))
+	assert.Equal(t, 3, got[0].Count)
+	assert.Equal(t, []uint64{2, 3, 4}, got[0].Frames)
+}
+
+func TestTCPRetransmissionsSeverity(t *testing.T) {
+	// Warning from a tenth of the flow's segments retransmitted, info below.
+	for _, tt := range []struct {
+		segments int
+		want     Severity
+	}{{10, Warning}, {27, Warning}, {28, Info}, {100, Info}} {
+		c := newCapture(t)
+		handshake(c, 0, 1000)
+		seq := uint32(1001)
+		for i := range tt.segments {
+			c.add(time.Duration(10+i)*ms, tcpFrame(ipC, ipX, 40000, 443, seq, 9001, tcpACK, make([]byte, 100), uint16(10+i)))
+			seq += 100
+		}
+		for i := range 3 {
+			c.add(time.Duration(200+i)*ms, tcpFrame(ipC, ipX, 40000, 443, 1001, 9001, tcpACK, make([]byte, 100), uint16(300+i)))
+		}
+		r := ofKind(c.scan(Options{}), TCPRetransmissions)
+		require.Len(t, r, 1, "%d segments", tt.segments)
+		assert.Equal(t, tt.want, r[0].Severity, "3 of %d segments", tt.segments+3)
+		assert.Equal(t, fmt.Sprintf("3 of %d segments retransmitted", tt.segments+3), r[0].Detail)
+	}
 }
 
 func TestTCPSeqRegressionAndRetransmissions(t *testing.T) {
@@ -438,6 +484,27 @@ func TestBoundedMemoryEvicts(t *testing.T) {
 	assert.Len(t, ofKind(got, ARPConflict), n)
 	assert.Positive(t, sc.Stats().Evicted)
 	assert.LessOrEqual(t, sc.arp.len(), 64)
+}
+
+func TestTablesHoldTheirSize(t *testing.T) {
+	// Addresses of one subnet, differing only in their last bytes, spread
+	// over the whole table: a table of 4096 entries keeps 1000 of them for
+	// minutes without evicting any, so that a second MAC showing up for each
+	// a minute later is seen as a conflict with the first.
+	c := newCapture(t)
+	const n = 1000
+	for round, m := range []mac{macA, macB} {
+		for i := range n {
+			ip := netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})
+			at := time.Duration(round)*time.Minute + time.Duration(i)*ms
+			c.add(at, eth(macC, m, etherIPv4, ipv4(ip, ipC, 64, uint16(i), protoUDP, udpDgram(1000, 53, []byte("q")))))
+		}
+	}
+	sc := New(Options{})
+	var got []Finding
+	require.NoError(t, sc.Scan(readerOf(c), func(f Finding) { got = append(got, f) }))
+	assert.Len(t, ofKind(got, IPMACConflict), n)
+	assert.Zero(t, sc.Stats().Evicted)
 }
 
 func TestIPv6ConflictAndEcho(t *testing.T) {

@@ -22,8 +22,7 @@
 // (262144 by default) is an ErrCorrupt error, never an allocation, and every
 // error is a *FormatError naming the byte offset and the frame number. Invalid
 // timestamps (a fraction of a second out of range) are clamped and flagged in
-// Packet.BadTime, never wrapped. Scan maps regular files into memory instead of
-// copying them through read(2).
+// Packet.BadTime, never wrapped.
 //
 // Link types: Ethernet with 802.1Q and 802.1ad/QinQ tags (every detector is
 // VLAN-aware: an address on two VLANs is two addresses), Linux cooked captures

@@ -124,8 +124,8 @@ type Event struct {
 }
 
 // MACEvidence is what one MAC did for the finding's address: a lane of a
-// per-address timeline. Events holds at most Options.MaxEvents entries (the
-// first half and the latest half of them); Count counts all.
+// per-address timeline. Events holds at most 8 events, the first 4 and the
+// latest 4; Count counts all. A finding itemises at most 4 MACs.
 type MACEvidence struct {
 	MAC    net.HardwareAddr // the MAC this lane is about
 	First  time.Time        // its first evidence
@@ -163,7 +163,8 @@ type Finding struct {
 	// Flow is the TCP connection, for tcp-* and request-id-repeat findings.
 	Flow Flow
 	// Frames are frame numbers of evidence (from 1, as Wireshark counts), in
-	// order, at most Options.MaxFrames.
+	// order: for address findings those of the events kept in Evidence, for
+	// flow and request-ID findings the first 8.
 	Frames []uint64
 	// Evidence holds one entry per MAC, in the order of MACs.
 	Evidence []MACEvidence

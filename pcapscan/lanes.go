@@ -78,16 +78,17 @@ func (l *macLane) events() []Event {
 }
 
 // claimSet is the set of MACs seen for one address, with the order of changes.
+// The fields every sighting updates come first, next to the table key.
 type claimSet struct {
-	lanes   [maxLanes]macLane
+	first   int64
+	last    int64
+	count   uint32
 	n       uint8
 	cur     int8   // lane of the MAC seen last
 	changes uint32 // how often the MAC seen changed
 	returns uint32 // changes back to a MAC seen before (flip-flops)
 	dropped uint32 // sightings of MACs beyond maxLanes
-	first   int64
-	last    int64
-	count   uint32
+	lanes   [maxLanes]macLane
 }
 
 // add records one sighting of m and returns its lane (or -1 when the set is

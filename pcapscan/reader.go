@@ -143,9 +143,6 @@ type Reader struct {
 	ifaces    []ifaceInfo
 	badTimes  uint64
 	stalls    int
-	mapped    bool // buf is the whole input, not a copy (NewReaderBytes)
-	touched   int  // buf[:touched] was touched ahead of the reader
-	sink      byte // keeps the touches from being optimised away
 }
 
 // NewReader reads the file header (or first section header) of a pcap or pcapng
@@ -196,7 +193,7 @@ func (rd *Reader) start() error {
 // data, which is never copied.
 func NewReaderBytes(data []byte, o ReaderOptions) (*Reader, error) {
 	o.defaults()
-	rd := &Reader{buf: data, end: len(data), eof: true, mapped: true, maxPacket: o.MaxPacket, maxIfaces: o.MaxInterfaces}
+	rd := &Reader{buf: data, end: len(data), eof: true, maxPacket: o.MaxPacket, maxIfaces: o.MaxInterfaces}
 	if err := rd.start(); err != nil {
 		return nil, err
 	}
@@ -250,7 +247,6 @@ func (r *Reader) fill(n int) error {
 		if r.pos+n > len(r.buf) {
 			// Slide the unread tail to the front.
 			copy(r.buf, r.buf[r.pos:r.end])
-			r.touched = max(r.touched-r.pos, 0)
 			r.off += int64(r.pos)
 			r.end -= r.pos
 			r.pos = 0
@@ -368,68 +364,62 @@ func (r *Reader) Packets() iter.Seq2[Packet, error] {
 // *FormatError (or a read error from the underlying reader); frames returned
 // before it are valid. The returned Data is valid until the next call.
 func (r *Reader) Next() (Packet, error) {
-	if r.format == FormatPcap {
-		return r.nextPcap()
-	}
-	return r.nextPcapng()
+	var p Packet
+	err := r.read(&p)
+	return p, err
 }
 
-func (r *Reader) nextPcap() (Packet, error) {
-	if done, err := r.atEOF(); done || err != nil {
-		if err == nil {
-			err = io.EOF
-		}
-		return Packet{}, err
+// read is Next writing into p, which saves copying the Packet twice.
+func (r *Reader) read(p *Packet) error {
+	if r.format == FormatPcap {
+		return r.nextPcap(p)
 	}
+	return r.nextPcapng(p)
+}
+
+func (r *Reader) nextPcap(p *Packet) error {
 	at := r.Offset()
-	if err := r.fill(16); err != nil {
-		return Packet{}, err
+	if r.end-r.pos < 16 { // else a record header is buffered
+		if done, err := r.atEOF(); done || err != nil {
+			if err == nil {
+				err = io.EOF
+			}
+			return err
+		}
+		if err := r.fill(16); err != nil {
+			return err
+		}
 	}
 	h := r.buf[r.pos : r.pos+16]
-	sec, frac := r.u32(h[0:]), r.u32(h[4:])
-	caplen, origlen := r.u32(h[8:]), r.u32(h[12:])
+	var sec, frac, caplen, origlen uint32
+	if r.be {
+		sec, frac = binary.BigEndian.Uint32(h[0:]), binary.BigEndian.Uint32(h[4:])
+		caplen, origlen = binary.BigEndian.Uint32(h[8:]), binary.BigEndian.Uint32(h[12:])
+	} else {
+		sec, frac = binary.LittleEndian.Uint32(h[0:]), binary.LittleEndian.Uint32(h[4:])
+		caplen, origlen = binary.LittleEndian.Uint32(h[8:]), binary.LittleEndian.Uint32(h[12:])
+	}
 	if caplen > uint32(r.maxPacket) {
-		return Packet{}, r.errorf(at, ErrCorrupt, fmt.Sprintf("record claims %d captured bytes, limit %d", caplen, r.maxPacket))
+		return r.errorf(at, ErrCorrupt, fmt.Sprintf("record claims %d captured bytes, limit %d", caplen, r.maxPacket))
 	}
-	if err := r.fill(16 + int(caplen)); err != nil {
-		return Packet{}, err
-	}
-	data := r.buf[r.pos+16 : r.pos+16+int(caplen)]
-	r.pos += 16 + int(caplen)
-	if r.mapped {
-		r.touchAhead()
+	n := 16 + int(caplen)
+	if r.end-r.pos < n {
+		if err := r.fill(n); err != nil {
+			return err
+		}
 	}
 	r.frame++
-	p := Packet{Data: data, Length: int(origlen), LinkType: r.pcapIface.link, Frame: r.frame, Offset: at}
+	// Field by field: cheaper than building a Packet and copying it.
+	p.Data, p.Length, p.LinkType, p.Interface = r.buf[r.pos+16:r.pos+n], int(origlen), r.pcapIface.link, 0
+	p.Frame, p.Offset, p.BadTime = r.frame, at, false
+	r.pos += n
 	if limit := uint32(r.pcapIface.tsDiv); frac >= limit {
 		frac, p.BadTime = limit-1, true
-	}
-	p.Time = time.Unix(int64(sec), int64(frac)*(1e9/r.pcapIface.tsDiv)).UTC()
-	if p.BadTime {
 		r.badTimes++
 	}
-	r.stripFCS(&p, r.pcapIface.fcs)
-	return p, nil
-}
-
-// touchAhead reads one byte of each cache line of the next chunk of input
-// when the reader enters it, in one sequential sweep that the hardware
-// prefetcher follows: the frames are then in cache when they are analysed,
-// which matters when the input is a memory-mapped file, not a copy just made
-// by read(2).
-func (r *Reader) touchAhead() {
-	const chunk = 128 << 10
-	if r.pos+chunk/2 < r.touched {
-		return
-	}
-	from := max(r.pos, r.touched)
-	to := min(from+chunk, r.end)
-	var sum byte
-	for i := from; i < to; i += 64 {
-		sum += r.buf[i]
-	}
-	r.sink += sum
-	r.touched = to
+	p.Time = time.Unix(int64(sec), int64(frac)*(1e9/r.pcapIface.tsDiv)).UTC()
+	r.stripFCS(p, r.pcapIface.fcs)
+	return nil
 }
 
 func (r *Reader) stripFCS(p *Packet, fcs int) {
@@ -448,67 +438,65 @@ const (
 	blockEPB = 0x00000006
 )
 
-func (r *Reader) nextPcapng() (Packet, error) {
+func (r *Reader) nextPcapng(out *Packet) error {
 	for {
 		if done, err := r.atEOF(); done || err != nil {
 			if err == nil {
 				err = io.EOF
 			}
-			return Packet{}, err
+			return err
 		}
 		at := r.Offset()
 		if err := r.fill(8); err != nil {
-			return Packet{}, err
+			return err
 		}
 		h := r.buf[r.pos:]
 		btype := r.u32(h[0:])
 		if btype == blockSHB {
 			if err := r.readSHB(at); err != nil {
-				return Packet{}, err
+				return err
 			}
 			continue
 		}
 		blen := r.u32(h[4:])
 		if blen < 12 || blen%4 != 0 {
-			return Packet{}, r.errorf(at, ErrCorrupt, fmt.Sprintf("block type %#x has length %d", btype, blen))
+			return r.errorf(at, ErrCorrupt, fmt.Sprintf("block type %#x has length %d", btype, blen))
 		}
 		switch btype {
 		case blockIDB, blockEPB, blockSPB, blockOPB:
 		default:
 			if blen > maxSkip {
-				return Packet{}, r.errorf(at, ErrCorrupt, fmt.Sprintf("block type %#x claims %d bytes", btype, blen))
+				return r.errorf(at, ErrCorrupt, fmt.Sprintf("block type %#x claims %d bytes", btype, blen))
 			}
 			if err := r.skip(int64(blen)); err != nil {
-				return Packet{}, err
+				return err
 			}
 			continue
 		}
 		if int(blen) > r.maxPacket+4096 {
-			return Packet{}, r.errorf(at, ErrCorrupt, fmt.Sprintf("block type %#x claims %d bytes, limit %d", btype, blen, r.maxPacket+4096))
+			return r.errorf(at, ErrCorrupt, fmt.Sprintf("block type %#x claims %d bytes, limit %d", btype, blen, r.maxPacket+4096))
 		}
 		if err := r.fill(int(blen)); err != nil {
-			return Packet{}, err
+			return err
 		}
 		b := r.buf[r.pos : r.pos+int(blen)]
 		if tail := r.u32(b[blen-4:]); tail != blen {
-			return Packet{}, r.errorf(at, ErrCorrupt, fmt.Sprintf("block type %#x length %d, trailing length %d", btype, blen, tail))
+			return r.errorf(at, ErrCorrupt, fmt.Sprintf("block type %#x length %d, trailing length %d", btype, blen, tail))
 		}
 		r.pos += int(blen)
-		if r.mapped {
-			r.touchAhead()
-		}
 		body := b[8 : blen-4]
 		if btype == blockIDB {
 			if err := r.readIDB(at, body); err != nil {
-				return Packet{}, err
+				return err
 			}
 			continue
 		}
 		p, err := r.packetBlock(at, btype, body)
 		if err != nil {
-			return Packet{}, err
+			return err
 		}
-		return p, nil
+		*out = p
+		return nil
 	}
 }
 
@@ -608,19 +596,15 @@ func (r *Reader) packetBlock(at int64, btype uint32, body []byte) (Packet, error
 		hasTime        = true
 	)
 	switch btype {
-	case blockEPB:
+	case blockEPB, blockOPB:
 		if len(body) < 20 {
-			return Packet{}, r.errorf(at, ErrCorrupt, "enhanced packet block too short")
+			return Packet{}, r.errorf(at, ErrCorrupt, fmt.Sprintf("block type %#x: packet block too short", btype))
 		}
-		ifIdx = int(r.u32(body[0:]))
-		tsHi, tsLo = r.u32(body[4:]), r.u32(body[8:])
-		caplen, length = r.u32(body[12:]), r.u32(body[16:])
-		data = body[20:]
-	case blockOPB:
-		if len(body) < 20 {
-			return Packet{}, r.errorf(at, ErrCorrupt, "packet block too short")
+		if btype == blockEPB {
+			ifIdx = int(r.u32(body[0:]))
+		} else { // obsolete packet block: 16-bit interface, 16-bit drops count
+			ifIdx = int(r.u16(body[0:]))
 		}
-		ifIdx = int(r.u16(body[0:]))
 		tsHi, tsLo = r.u32(body[4:]), r.u32(body[8:])
 		caplen, length = r.u32(body[12:]), r.u32(body[16:])
 		data = body[20:]

@@ -4,16 +4,11 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
-	"os"
-	"runtime"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
-	"unsafe"
 )
 
 // Options tune the detectors. The zero value gives the documented defaults.
@@ -101,9 +96,10 @@ type Stats struct {
 	Evicted    uint64 // table entries dropped to make room before their time
 }
 
-// Scanner runs every detector over a stream of frames. Its memory is allocated
-// by New and does not grow with the input. A Scanner is not safe for concurrent
-// use; use one per goroutine.
+// Scanner runs every detector over a stream of frames. Make one with New (the
+// zero value is not usable); its memory is allocated by New and does not grow
+// with the input. A Scanner is not safe for concurrent use; use one per
+// goroutine, and Scan one capture after another with it.
 type Scanner struct {
 	o       Options
 	headers [][]byte
@@ -126,6 +122,7 @@ type Scanner struct {
 	now       int64
 	lastSweep int64
 	sinceSwp  int
+	sweepGap  int64 // capture time between sweeps
 	stats     Stats
 	pending   []Finding
 	now0      []Finding // spare buffer for findings reported outside sweeps
@@ -152,7 +149,7 @@ type Scanner struct {
 // New returns a Scanner with opts (zero fields take their defaults).
 func New(opts Options) *Scanner {
 	opts.defaults()
-	s := &Scanner{o: opts}
+	s := &Scanner{o: opts, sweepGap: max(int64(opts.Window/10), int64(time.Second))}
 	for _, h := range opts.RequestIDHeaders {
 		s.headers = append(s.headers, []byte(strings.ToLower(h)))
 	}
@@ -215,60 +212,17 @@ const progressEvery = 16 << 20
 // A truncated or corrupt capture, or a read error, ends the scan: the findings
 // up to that point are still reported and the error (a *FormatError for the
 // capture itself) is returned. It checks ctx between frames.
-//
-// A regular file (an *os.File, stdin redirected from a file too) is mapped
-// into memory rather than read, which saves copying it; should the file shrink
-// while it is scanned, the scan ends with an error instead of a crash.
-func (s *Scanner) ScanContext(ctx context.Context, r io.Reader, fn func(Finding)) (err error) {
+func (s *Scanner) ScanContext(ctx context.Context, r io.Reader, fn func(Finding)) error {
 	s.Reset()
 	total := inputSize(r)
-	var rd *Reader
-	var mp *mapping
-	if f, ok := r.(*os.File); ok {
-		if mp, ok = mapFile(f); ok {
-			data := mp.data
-			defer mp.close()
-			// A page that vanishes (the file was truncated) faults: turn that
-			// into an error rather than a crash.
-			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-			defer func() {
-				if v := recover(); v != nil {
-					// SetPanicOnFault panics with a runtime.Error that has
-					// the faulting address.
-					re, ok := v.(interface {
-						runtime.Error
-						Addr() uintptr
-					})
-					base := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
-					if !ok || re.Addr() < base || re.Addr() >= base+uintptr(len(data)) {
-						panic(v) // not a fault in the mapping: a bug, not the file
-					}
-					s.Flush(fn)
-					err = fmt.Errorf("read %s: the file changed while it was scanned: %w", f.Name(), re)
-				}
-			}()
-			rd, err = NewReaderBytes(data, ReaderOptions{MaxPacket: s.o.MaxPacket})
-		}
-	}
-	if rd == nil && err == nil {
-		rd, err = NewReader(r, ReaderOptions{MaxPacket: s.o.MaxPacket})
-	}
+	rd, err := NewReader(r, ReaderOptions{MaxPacket: s.o.MaxPacket})
 	if err != nil {
 		return err
 	}
 	var nextProgress int64 = progressEvery
-	nextMap := int64(1<<63 - 1)
-	if mp != nil {
-		nextMap = mp.next()
-	}
+	var p Packet
 	for {
-		if rd.pos >= int(nextMap) {
-			mp.advance(int64(rd.pos))
-			nextMap = mp.next()
-		}
-		p, err := rd.Next()
-		if err != nil {
-			s.stats.BadTimes = rd.BadTimes()
+		if err := rd.read(&p); err != nil {
 			s.Flush(fn)
 			if s.o.Progress != nil {
 				s.o.Progress(rd.Offset(), total)
@@ -307,7 +261,9 @@ func inputSize(r io.Reader) int64 {
 }
 
 // sweepEvery is how many frames pass at least between two sweeps of the
-// tables for entries that have been quiet longer than the window.
+// tables for entries that have been quiet longer than the window; a tenth of
+// the window (at least a second) of capture time must pass too, so that an
+// entry is reported at most that long after its window closed.
 const sweepEvery = 8192
 
 // Observe runs the detectors on one frame. Findings that complete (their
@@ -330,7 +286,7 @@ func (s *Scanner) Observe(p *Packet, emit func(Finding)) {
 		s.now = ts
 	}
 	s.sinceSwp++
-	if s.sinceSwp >= sweepEvery && s.now-s.lastSweep >= int64(time.Second) {
+	if s.sinceSwp >= sweepEvery && s.now-s.lastSweep >= s.sweepGap {
 		s.sweep(s.now - int64(s.o.Window))
 	}
 	f := &s.f
@@ -371,34 +327,10 @@ func (s *Scanner) Flush(emit func(Finding)) {
 func (s *Scanner) sweep(cutoff int64) {
 	s.sinceSwp, s.lastSweep = 0, s.now
 	s.pending = s.pending[:0]
-	s.arp.each(func(k *addrKey, e *arpEntry) bool {
-		if e.last() >= cutoff {
-			return true
-		}
-		s.arpFindings(k, e)
-		return false
-	})
-	s.ips.each(func(k *addrKey, e *ipEntry) bool {
-		if e.last() >= cutoff {
-			return true
-		}
-		s.ipFindings(k, e)
-		return false
-	})
-	s.spoof.each(func(k *spoofKey, e *spoofEntry) bool {
-		if e.last >= cutoff {
-			return true
-		}
-		s.spoofFinding(k, e)
-		return false
-	})
-	s.flows.each(func(k *flowKey, e *flowState) bool {
-		if e.last >= cutoff {
-			return true
-		}
-		s.flowFindings(k, e)
-		return false
-	})
+	sweepTable(s.arp, cutoff, s.arpDone)
+	sweepTable(s.ips, cutoff, s.ipDone)
+	sweepTable(s.spoof, cutoff, s.spoofDone)
+	sweepTable(s.flows, cutoff, s.flowDone)
 	reqCut := cutoff
 	if cutoff != 1<<63-1 {
 		reqCut = s.now - int64(s.o.RequestIDWindow)
@@ -410,15 +342,9 @@ func (s *Scanner) sweep(cutoff int64) {
 		s.reqFinding(e)
 		return false
 	})
-	s.dhcp.each(func(k *dhcpKey, e *dhcpEntry) bool {
-		if e.last >= cutoff {
-			return true
-		}
-		s.dhcpFinding(k, e)
-		return false
-	})
-	s.paths.each(func(_ *addrKey, e *pathEntry) bool { return e.ts >= cutoff })
-	s.macs.each(func(_ *macKey, e *macEntry) bool { return e.last >= cutoff })
+	sweepTable(s.dhcp, cutoff, s.dhcpDone)
+	sweepTable(s.paths, cutoff, nil)
+	sweepTable(s.macs, cutoff, nil)
 	s.flushPending()
 }
 
@@ -476,21 +402,43 @@ func evictWith[K, V any](s *Scanner, report func(*K, *V)) func(*K, *V) {
 	}
 }
 
+// entry is a table value that knows the time of its latest evidence.
+type entry[V any] interface {
+	*V
+	lastSeen() int64
+}
+
 // current returns the entry for k in t, inserting it when absent. An entry whose
 // last evidence is older than the window is an episode that has ended: its
-// findings are reported and it starts again empty.
+// findings are reported (by done, when not nil) and it starts again empty.
 func current[K interface {
 	comparable
 	hash() uint64
-}, V any](s *Scanner, t *table[K, V], k K, ts int64, last func(*V) int64, done func(*K, *V)) *V {
+}, V any, PV entry[V]](s *Scanner, t *table[K, V], k K, ts int64, done func(*K, *V)) *V {
 	v, fresh := t.upsert(k.hash(), k, ts)
-	if !fresh && last(v) < ts-int64(s.o.Window) {
-		kk := k
-		reportNow(s, done, &kk, v)
+	if !fresh && PV(v).lastSeen() < ts-int64(s.o.Window) {
+		if done != nil {
+			kk := k
+			reportNow(s, done, &kk, v)
+		}
 		var zero V
 		*v = zero
 	}
 	return v
+}
+
+// sweepTable reports (by done, when not nil) and drops the entries of t whose
+// last evidence is before cutoff.
+func sweepTable[K comparable, V any, PV entry[V]](t *table[K, V], cutoff int64, done func(*K, *V)) {
+	t.each(func(k *K, v *V) bool {
+		if PV(v).lastSeen() >= cutoff {
+			return true
+		}
+		if done != nil {
+			done(k, v)
+		}
+		return false
+	})
 }
 
 // addrKey identifies an address on a segment.
@@ -499,7 +447,7 @@ type addrKey struct {
 	addr ipaddr
 }
 
-func (k addrKey) hash() uint64 { return hashAddr(hashSeg(k.seg), k.addr) }
+func (k addrKey) hash() uint64 { return final(hashAddr(hashSeg(k.seg), k.addr)) }
 
 // macKey identifies a MAC on a segment.
 type macKey struct {
@@ -507,7 +455,7 @@ type macKey struct {
 	m   mac
 }
 
-func (k macKey) hash() uint64 { return hashMAC(hashSeg(k.seg), k.m) }
+func (k macKey) hash() uint64 { return final(hashMAC(hashSeg(k.seg), k.m)) }
 
 // base fills the fields every address finding shares.
 func (k addrKey) base(kind Kind) Finding {

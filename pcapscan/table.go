@@ -8,18 +8,34 @@ import (
 // table is a fixed-size, set-associative hash table: a key lives in one of the
 // `ways` slots of its bucket, and inserting into a full bucket evicts the slot
 // used least recently. Its memory is fixed when it is made, whatever is put in
-// it. A bucket's tags (a few bits of each slot's hash) share one cache line, so
-// a lookup reads the keys and values of matching slots only.
+// it. A bucket's tags (a few bits of each slot's hash) and use times share one
+// cache line, and a slot holds its key beside its value, so that a lookup
+// touches that line and the lines of the slot it finds.
 type table[K comparable, V any] struct {
-	tags  []uint32 // 0: empty slot; else high hash bits with the low bit set
-	lasts []int64  // time of last use, for eviction
-	keys  []K
-	vals  []V
-	mask  uint64
-	evict func(*K, *V) // called before a slot in use is overwritten
+	buckets []bucket
+	slots   []slot[K, V]
+	mask    uint64
+	evict   func(*K, *V) // called before a slot in use is overwritten
 }
 
 const ways = 8
+
+// bucket is the index of ways slots, 64 bytes.
+type bucket struct {
+	tags  [ways]uint32 // 0: empty slot; else high hash bits with the low bit set
+	lasts [ways]uint32 // coarse time of last use (useUnit), for eviction
+}
+
+type slot[K, V any] struct {
+	key K
+	val V
+}
+
+// useUnit is the resolution of the use times kept for eviction: about a
+// millisecond, so that 32 bits span 49 days and compare with wrap-around.
+const useUnit = 20 // bits of nanoseconds dropped
+
+func useTime(now int64) uint32 { return uint32(now >> useUnit) }
 
 // newTable returns a table with room for at least n entries (rounded up to a
 // power of two, at least one bucket).
@@ -28,18 +44,19 @@ func newTable[K comparable, V any](n int, evict func(*K, *V)) *table[K, V] {
 		n = ways
 	}
 	size := 1 << bits.Len(uint(n-1))
-	return &table[K, V]{tags: make([]uint32, size), lasts: make([]int64, size), keys: make([]K, size),
-		vals: make([]V, size), mask: uint64(size/ways - 1), evict: evict}
+	return &table[K, V]{buckets: make([]bucket, size/ways), slots: make([]slot[K, V], size),
+		mask: uint64(size/ways - 1), evict: evict}
 }
 
 func tagOf(h uint64) uint32 { return uint32(h>>32) | 1 }
 
 // get returns the value for key, or nil.
 func (t *table[K, V]) get(h uint64, key K) *V {
-	b, tag := int(h&t.mask)*ways, tagOf(h)
-	for i, tg := range t.tags[b : b+ways] {
-		if tg == tag && t.keys[b+i] == key {
-			return &t.vals[b+i]
+	bi, tag := int(h&t.mask), tagOf(h)
+	bk, sl := &t.buckets[bi], t.slots[bi*ways:bi*ways+ways]
+	for i, tg := range bk.tags {
+		if tg == tag && sl[i].key == key {
+			return &sl[i].val
 		}
 	}
 	return nil
@@ -48,51 +65,74 @@ func (t *table[K, V]) get(h uint64, key K) *V {
 // upsert returns the value for key, inserting a zero value (and reporting true)
 // when it is absent. now stamps the slot for eviction.
 func (t *table[K, V]) upsert(h uint64, key K, now int64) (*V, bool) {
-	b, tag := int(h&t.mask)*ways, tagOf(h)
-	victim := -1
-	for i, tg := range t.tags[b : b+ways] {
-		switch {
-		case tg == tag && t.keys[b+i] == key:
-			t.lasts[b+i] = now
-			return &t.vals[b+i], false
-		case tg == 0:
-			if victim < 0 || t.tags[victim] != 0 {
-				victim = b + i
-			}
-		case victim < 0 || (t.tags[victim] != 0 && t.lasts[b+i] < t.lasts[victim]):
-			victim = b + i
+	bi, tag := int(h&t.mask), tagOf(h)
+	bk, sl := &t.buckets[bi], t.slots[bi*ways:bi*ways+ways]
+	use := useTime(now)
+	for i, tg := range bk.tags {
+		if tg == tag && sl[i].key == key {
+			bk.lasts[i] = use
+			return &sl[i].val, false
 		}
 	}
-	if t.tags[victim] != 0 && t.evict != nil {
-		t.evict(&t.keys[victim], &t.vals[victim])
+	// The first empty slot, else the one used least recently.
+	victim := 0
+	for i, tg := range bk.tags {
+		if tg == 0 {
+			victim = i
+			break
+		}
+		if int32(bk.lasts[i]-bk.lasts[victim]) < 0 {
+			victim = i
+		}
 	}
+	s := &sl[victim]
+	if bk.tags[victim] != 0 && t.evict != nil {
+		t.evict(&s.key, &s.val)
+	}
+	bk.tags[victim], bk.lasts[victim] = tag, use
+	s.key = key
 	var zero V
-	t.tags[victim], t.lasts[victim], t.keys[victim], t.vals[victim] = tag, now, key, zero
-	return &t.vals[victim], true
+	s.val = zero
+	return &s.val, true
 }
 
 // each calls f for every entry; f returns false to remove the entry.
 func (t *table[K, V]) each(f func(*K, *V) bool) {
-	for i, tg := range t.tags {
-		if tg != 0 && !f(&t.keys[i], &t.vals[i]) {
-			var zero V
-			t.tags[i], t.vals[i] = 0, zero
+	for bi := range t.buckets {
+		bk := &t.buckets[bi]
+		for i, tg := range bk.tags {
+			if s := &t.slots[bi*ways+i]; tg != 0 && !f(&s.key, &s.val) {
+				bk.tags[i] = 0
+				var zero V
+				s.val = zero
+			}
 		}
 	}
 }
 
 // len reports the number of slots, used or not.
-func (t *table[K, V]) len() int { return len(t.tags) }
+func (t *table[K, V]) len() int { return len(t.slots) }
 
 func (t *table[K, V]) reset() {
-	clear(t.tags)
-	clear(t.lasts)
-	clear(t.keys)
-	clear(t.vals)
+	clear(t.buckets)
+	clear(t.slots)
 }
 
 // Hashing: keys are mixed with a fixed multiply-xorshift so that runs are
 // reproducible (eviction order, and so the output, does not depend on a seed).
+// mix chains the words of a key; final then spreads every input bit over the
+// whole word, since tables pick a bucket by the low bits and a multiplication
+// only carries bits upwards (without it, IPv4 addresses that differ in their
+// last three bytes all fell into one bucket).
+
+// final is the finaliser of MurmurHash3 (fmix64).
+func final(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	return h ^ h>>33
+}
 
 func mix(h, v uint64) uint64 {
 	h ^= v
@@ -120,7 +160,7 @@ func hashBytes(b []byte) uint64 {
 	}
 	var tail [8]byte
 	copy(tail[:], b)
-	return mix(mix(h, binary.LittleEndian.Uint64(tail[:])), 0x2545f491)
+	return final(mix(mix(h, binary.LittleEndian.Uint64(tail[:])), 0x2545f491))
 }
 
 // bitset is a 64 Ki-bit set of hash values, 8 KiB, small enough to stay in the
