@@ -71,14 +71,28 @@ func parseHost(s string) (host, int, bool) {
 		n++
 	}
 	tok := s[:n]
-	for tok != "" {
+	if a, ok := parseIP(tok); ok {
+		return host{Addr: a, Text: tok}, len(tok), true
+	}
+	// Trailing colons may be punctuation ("from 192.0.2.1: 11: Bye"). Past
+	// the whole token (where a zone may end in colons), an address ends in
+	// no colon or in "::", so of the other ways to strip them only two can
+	// parse: keeping exactly "::", and stripping them all. (Trying every
+	// length would make a run of colons quadratic.)
+	k := 0
+	for k < len(tok) && tok[len(tok)-1-k] == ':' {
+		k++
+	}
+	if k > 2 {
+		if a, ok := parseIP(tok[:len(tok)-k+2]); ok {
+			return host{Addr: a, Text: tok[:len(tok)-k+2]}, len(tok) - k + 2, true
+		}
+	}
+	if k > 0 {
+		tok = tok[:len(tok)-k]
 		if a, ok := parseIP(tok); ok {
 			return host{Addr: a, Text: tok}, len(tok), true
 		}
-		if tok[len(tok)-1] != ':' {
-			break
-		}
-		tok = tok[:len(tok)-1]
 	}
 	if tok == "" || strings.IndexByte(tok, ':') >= 0 || strings.IndexByte(tok, '%') >= 0 {
 		return host{}, 0, false
