@@ -104,6 +104,9 @@ func parseHost(s string) (host, int, bool) {
 }
 
 // parseIP parses an address, unmapping IPv4-mapped IPv6 and dropping zones.
+// It accepts what netip.ParseAddr accepts but never allocates (a failed
+// netip.ParseAddr allocates its error), so attacker-written text costs no
+// garbage.
 func parseIP(s string) (netip.Addr, bool) {
 	if len(s) < 2 {
 		return netip.Addr{}, false
@@ -114,11 +117,91 @@ func parseIP(s string) (netip.Addr, bool) {
 	if strings.IndexByte(s, ':') < 0 {
 		return parseIPv4(s)
 	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
+	return parseIPv6(s)
+}
+
+// parseIPv6 reads the RFC 4291 text form: up to eight groups of one to
+// four hex digits, at most one "::" standing for one or more zero groups,
+// optionally a dotted quad in place of the last two groups, and an
+// optional non-empty %zone (dropped).
+func parseIPv6(s string) (netip.Addr, bool) {
+	if z := strings.IndexByte(s, '%'); z >= 0 {
+		if z == len(s)-1 {
+			return netip.Addr{}, false
+		}
+		s = s[:z]
+	}
+	var ip [16]byte
+	ellipsis := -1 // where "::" stands, in bytes of ip
+	if len(s) >= 2 && s[0] == ':' && s[1] == ':' {
+		ellipsis = 0
+		s = s[2:]
+		if s == "" {
+			return netip.IPv6Unspecified(), true
+		}
+	}
+	i := 0
+	for i < 16 {
+		n, v := 0, 0
+		for n < len(s) && isHexDigit(s[n]) {
+			if n == 4 {
+				return netip.Addr{}, false
+			}
+			v = v<<4 | int(hexVal(s[n]))
+			n++
+		}
+		if n == 0 {
+			return netip.Addr{}, false
+		}
+		if n < len(s) && s[n] == '.' { // a dotted quad ends the address
+			if i > 12 { // no room; with fewer groups and no "::" the end rejects it
+				return netip.Addr{}, false
+			}
+			a4, ok := parseIPv4(s)
+			if !ok {
+				return netip.Addr{}, false
+			}
+			b := a4.As4()
+			copy(ip[i:], b[:])
+			i += 4
+			s = ""
+			break
+		}
+		ip[i], ip[i+1] = byte(v>>8), byte(v)
+		i += 2
+		s = s[n:]
+		if s == "" {
+			break
+		}
+		if s[0] != ':' || len(s) == 1 {
+			return netip.Addr{}, false
+		}
+		s = s[1:]
+		if s[0] == ':' {
+			if ellipsis >= 0 {
+				return netip.Addr{}, false
+			}
+			ellipsis = i
+			s = s[1:]
+			if s == "" {
+				break
+			}
+		}
+	}
+	if s != "" {
 		return netip.Addr{}, false
 	}
-	return a.WithZone("").Unmap(), true
+	if i < 16 {
+		if ellipsis < 0 {
+			return netip.Addr{}, false
+		}
+		n := 16 - i
+		copy(ip[ellipsis+n:], ip[ellipsis:i])
+		clear(ip[ellipsis : ellipsis+n])
+	} else if ellipsis >= 0 {
+		return netip.Addr{}, false // "::" stands for at least one group
+	}
+	return netip.AddrFrom16(ip).Unmap(), true
 }
 
 // parseIPv4 reads a dotted quad as netip.ParseAddr does (no leading zeros).

@@ -289,6 +289,28 @@ func FuzzParseHost(f *testing.F) {
 	})
 }
 
+// FuzzParseIP: parseIP (which never allocates) agrees with net/netip.
+func FuzzParseIP(f *testing.F) {
+	for _, s := range []string{"192.0.2.1", "::", "::1", "1::", "2001:db8::1", "::ffff:192.0.2.1", "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:1.2.3.4",
+		"1:2:3:4:5:6:7::", "::1:2:3:4:5:6:7", "fe80::1%eth0", "fe80::1%", "1:::2", "1::2::3", "12345::", "::1.2.3.4", "1:2:3:4:5:6:7:1.2.3.4", ":1", "1:", "::ffff:01.2.3.4"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseIP(s)
+		want, err := netip.ParseAddr(s)
+		if err != nil {
+			if ok {
+				t.Fatalf("parseIP(%q) = %v, netip says %v", s, got, err)
+			}
+			return
+		}
+		want = want.WithZone("").Unmap()
+		if !ok || got != want {
+			t.Fatalf("parseIP(%q) = %v, %v; netip says %v", s, got, ok, want)
+		}
+	})
+}
+
 // FuzzParseIPv4: the fast dotted-quad parser agrees with net/netip.
 func FuzzParseIPv4(f *testing.F) {
 	f.Add("192.0.2.1")
