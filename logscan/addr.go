@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"unicode/utf8"
 	"unsafe"
 )
 
@@ -11,6 +12,29 @@ import (
 // through such views; anything kept beyond the line is copied with
 // strings.Clone first.
 func view(b []byte) string { return unsafeString(b) }
+
+// maxKept bounds the attacker-controlled text (user names, host names,
+// reconcile keys, interface names) that outlives its line: sshd logs at
+// most 100 bytes of a user name and a DNS name has at most 253, so only
+// forged lines are cut, and no table entry holds more than this per name
+// however long the lines are. Events are not cut: they copy their line.
+const maxKept = 256
+
+// clipKept returns s cut to at most maxKept bytes at a UTF-8 boundary (a
+// view). Table keys go through it, so a name is looked up as it is kept.
+func clipKept(s string) string {
+	if len(s) <= maxKept {
+		return s
+	}
+	n := maxKept
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// keep returns a copy of s, cut by clipKept, that outlives the line.
+func keep(s string) string { return strings.Clone(clipKept(s)) }
 
 func unsafeString(b []byte) string {
 	if len(b) == 0 {

@@ -308,7 +308,7 @@ func (c *connState) setUser(u string) {
 		copy(c.userBuf[:], u)
 		c.userLong = ""
 	} else {
-		c.userLong = strings.Clone(u)
+		c.userLong = keep(u)
 	}
 }
 
@@ -341,11 +341,11 @@ func (a *Analyzer) addConnUser(c *connState, u string) {
 	}
 }
 
-// intern returns a copy of s that outlives the line, shared by equal short
-// strings (user names repeat); the table is bounded.
+// intern returns a copy of s that outlives the line (cut by clipKept),
+// shared by equal short strings (user names repeat); the table is bounded.
 func (a *Analyzer) intern(s string) string {
 	if len(s) > 64 {
-		return strings.Clone(s)
+		return keep(s)
 	}
 	if v, ok := a.strs[s]; ok {
 		return v
@@ -374,7 +374,7 @@ func (a *Analyzer) keepHost(h host) host {
 	if h.Addr.IsValid() {
 		return host{Addr: h.Addr}
 	}
-	return host{Text: a.intern(h.Text)}
+	return host{Text: a.intern(clipKept(h.Text))}
 }
 
 func (a *Analyzer) connKey(rec *record) string {
@@ -557,7 +557,7 @@ func (a *Analyzer) source(h host, ns int64) *srcState {
 		}
 		st = a.srcs.add(k)
 		st.key = k
-		st.text = strings.Clone(h.text())
+		st.text = keep(h.text())
 		r := a.opts.Rules
 		st.initBuffers(max(r.BruteForce.Count, r.SuccessAfterFailures.Count, r.Burst.Capacity+1, r.SlowBruteForce.Capacity+1), r.UserEnumeration.Count)
 	}
@@ -834,9 +834,9 @@ func (a *Analyzer) conflict(rec *record, m *conflictMatch, ns int64, line int64,
 		k.addr = m.addr
 	case m.key != "":
 		ri = rDataConflict
-		k.name = "key=" + m.key
+		k.name = "key=" + clipKept(m.key)
 	default:
-		k.name = "iface=" + m.iface
+		k.name = "iface=" + clipKept(m.iface)
 	}
 	if a.disabled[ri] {
 		return
@@ -859,11 +859,11 @@ func (a *Analyzer) conflict(rec *record, m *conflictMatch, ns int64, line int64,
 		o.f.Addr = m.addr
 		o.f.Key = k.String()
 		if m.key != "" {
-			o.f.Key = strings.Clone(m.key)
+			o.f.Key = keep(m.key)
 		}
 		o.f.Detail = m.what
 		if m.iface != "" {
-			o.f.Detail += " on " + m.iface
+			o.f.Detail += " on " + clipKept(m.iface)
 		}
 		st.open = o
 	}
