@@ -323,7 +323,7 @@ func tortureLines(n int) map[string]string {
 		"pam-tokens":    hdr + "pam_unix(sshd:auth): authentication failure; " + rep("ruser= ") + "rhost=198.51.100.1",
 		"negotiate":     hdr + "Unable to negotiate with 198.51.100.1 port 22: no matching " + rep("a ") + "found.",
 		"firewall":      "Mar  2 09:00:00 web1 kernel: " + rep("IN= ") + "OUT= SRC=198.51.100.1 DPT=22",
-		"json-keys":     "{" + rep(`"a":1,`) + `"MESSAGE":"Invalid user a from 198.51.100.1"}`,
+		"json-keys":     "{" + rep(`"a":1,`) + `"SYSLOG_IDENTIFIER":"sshd","MESSAGE":"Invalid user a from 198.51.100.1"}`,
 		"rfc5424-sd":    "<13>1 - h sshd 1 - " + rep("[a]") + " Invalid user a from 198.51.100.1",
 	}
 }

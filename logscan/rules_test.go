@@ -266,6 +266,23 @@ func TestLongLines(t *testing.T) {
 	assert.EqualValues(t, len(input), st.Bytes)
 }
 
+// TestTortureLines: the lines built to make the parsers repeat work (see
+// BenchmarkLongLine) are still read right; the benchmark shows they cost
+// linear time.
+func TestTortureLines(t *testing.T) {
+	wantSrc := map[string]bool{"from-addr": true, "words": true, "quotes": true, "hex-colons": true, "invalid-user": true,
+		"closed": true, "pam-tokens": true, "firewall": true, "json-keys": true, "rfc5424-sd": true}
+	for name, line := range tortureLines(64 << 10) {
+		evs, _ := scan(t, strings.NewReader(line+"\n"), Options{Mode: ModeAggressive, MaxLineBytes: 128 << 10})
+		if !wantSrc[name] {
+			continue
+		}
+		if assert.Len(t, evs, 1, name) {
+			assert.Equal(t, "198.51.100.1", evs[0].Src.String(), name)
+		}
+	}
+}
+
 func TestReadErrorsAndCancel(t *testing.T) {
 	boom := errors.New("disk on fire")
 	r := io.MultiReader(strings.NewReader(failLine(0, 1, "root", "192.0.2.14")), iotest.ErrReader(boom))
