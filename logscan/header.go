@@ -450,12 +450,18 @@ func slowHostTag(rest string, rec *record) {
 // fastHostTag reads the common "host prog[pid]: msg" and "host prog: msg"
 // in one pass; it reports false for every other shape.
 func fastHostTag(rest string, rec *record) bool {
-	sp := strings.IndexByte(rest, ' ')
-	if sp <= 0 {
+	sp := 0 // host names are short: one loop beats three IndexByte calls
+	for sp < len(rest) && rest[sp] != ' ' {
+		if rest[sp] == '[' || rest[sp] == '\t' {
+			return false // the first word is a tag: no host
+		}
+		sp++
+	}
+	if sp == 0 || sp == len(rest) {
 		return false
 	}
 	host := rest[:sp]
-	if c := host[len(host)-1]; c == ':' || c == ')' || c == ']' || strings.IndexByte(host, '[') >= 0 || strings.IndexByte(host, '\t') >= 0 {
+	if c := host[len(host)-1]; c == ':' || c == ')' || c == ']' {
 		return false // the first word is a tag: no host
 	}
 	t := rest[sp+1:]

@@ -555,11 +555,16 @@ func (m *sshMatch) failed(r string) bool {
 			}
 		}
 	}
-	// a user without blanks followed by auth info
+	// a user without blanks followed by auth info or by nothing (the
+	// common case: read the address once, not again below)
 	if sp := strings.IndexByte(rest, ' '); sp > 0 && strings.HasPrefix(rest[sp:], " from ") {
 		if h, p, tail, ok := hostAt(rest[sp+6:]); ok {
 			if info, ok := cut(tail, ": "); ok {
 				return set(rest[:sp], h, p, info)
+			}
+			// what the rule below finds when this " from " is the last
+			if strings.TrimSpace(tail) == "" && strings.IndexByte(rest[:sp], ':') < 0 && !strings.Contains(rest[sp+5:], " from ") {
+				return set(rest[:sp], h, p, "")
 			}
 		}
 	}
