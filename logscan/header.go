@@ -49,10 +49,12 @@ type record struct {
 // one (timeCtx.resolve): lines of programs nobody analyses cost no time
 // arithmetic.
 type dateParts struct {
-	kind                             uint8 // dateNone, dateBSD, dateISO
-	local                            bool
-	mon                              time.Month
-	year, day, h, m, s, nsec, offset int
+	kind         uint8 // dateNone, dateBSD, dateISO
+	local        bool
+	mon, day     uint8
+	h, m, s      uint8
+	year         int32
+	nsec, offset int32
 }
 
 const (
@@ -64,9 +66,9 @@ const (
 // resolve returns the Unix time of d.
 func (tc *timeCtx) resolve(d *dateParts) int64 {
 	if d.kind == dateBSD {
-		return tc.bsd(d.mon, d.day, d.h, d.m, d.s, d.nsec)
+		return tc.bsd(time.Month(d.mon), int(d.day), int(d.h), int(d.m), int(d.s), int(d.nsec))
 	}
-	return tc.iso(d.year, d.mon, d.day, d.h, d.m, d.s, d.nsec, d.offset, d.local)
+	return tc.iso(int(d.year), time.Month(d.mon), int(d.day), int(d.h), int(d.m), int(d.s), int(d.nsec), int(d.offset), d.local)
 }
 
 // timeCtx turns header dates into times: it holds the zone, the reference
@@ -259,7 +261,7 @@ func (tc *timeCtx) parseBSDDate(s string, i int, d *dateParts) (int, bool) {
 	if !ok {
 		return 0, false
 	}
-	*d = dateParts{kind: dateBSD, mon: mon, day: day, h: h, m: m, s: sec, nsec: nsec}
+	*d = dateParts{kind: dateBSD, mon: uint8(mon), day: uint8(day), h: uint8(h), m: uint8(m), s: uint8(sec), nsec: int32(nsec)}
 	return end, true
 }
 
@@ -317,7 +319,7 @@ func (tc *timeCtx) parseISODate(s string, i int, dp *dateParts) (int, bool) {
 			}
 		}
 	}
-	*dp = dateParts{kind: dateISO, year: y, mon: time.Month(mo), day: d, h: h, m: m, s: sec, nsec: nsec, offset: offset, local: local}
+	*dp = dateParts{kind: dateISO, year: int32(y), mon: uint8(mo), day: uint8(d), h: uint8(h), m: uint8(m), s: uint8(sec), nsec: int32(nsec), offset: int32(offset), local: local}
 	return end, true
 }
 
