@@ -228,37 +228,37 @@ func parseIPv6(s string) (netip.Addr, bool) {
 	return netip.AddrFrom16(ip).Unmap(), true
 }
 
-// parseIPv4 reads a dotted quad as netip.ParseAddr does (no leading zeros).
+// parseIPv4 reads a dotted quad as netip.ParseAddr does (no leading zeros):
+// four fields of one to three digits, each read in one step.
 func parseIPv4(s string) (netip.Addr, bool) {
 	var b [4]byte
-	field, val, digits := 0, 0, 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9':
-			if digits > 0 && val == 0 {
+	i := 0
+	for f := range 4 {
+		if f > 0 {
+			if i >= len(s) || s[i] != '.' {
 				return netip.Addr{}, false
 			}
-			val = val*10 + int(c-'0')
-			digits++
-			if val > 255 {
-				return netip.Addr{}, false
-			}
-		case c == '.':
-			if digits == 0 || field == 3 {
-				return netip.Addr{}, false
-			}
-			b[field] = byte(val)
-			field++
-			val, digits = 0, 0
-		default:
+			i++
+		}
+		if i >= len(s) || !isDigit(s[i]) {
 			return netip.Addr{}, false
 		}
+		v := int(s[i] - '0')
+		i++
+		if v != 0 { // a leading 0 stands alone
+			for k := 0; k < 2 && i < len(s) && isDigit(s[i]); k++ {
+				v = v*10 + int(s[i]-'0')
+				i++
+			}
+			if v > 255 {
+				return netip.Addr{}, false
+			}
+		}
+		b[f] = byte(v)
 	}
-	if field != 3 || digits == 0 {
+	if i != len(s) {
 		return netip.Addr{}, false
 	}
-	b[3] = byte(val)
 	return netip.AddrFrom4(b), true
 }
 
