@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"unicode/utf8"
 	"unsafe"
 )
 
@@ -11,6 +12,29 @@ import (
 // through such views; anything kept beyond the line is copied with
 // strings.Clone first.
 func view(b []byte) string { return unsafeString(b) }
+
+// maxKept bounds the attacker-controlled text (user names, host names,
+// reconcile keys, interface names) that outlives its line: sshd logs at
+// most 100 bytes of a user name and a DNS name has at most 253, so only
+// forged lines are cut, and no table entry holds more than this per name
+// however long the lines are. Events are not cut: they copy their line.
+const maxKept = 256
+
+// clipKept returns s cut to at most maxKept bytes at a UTF-8 boundary (a
+// view). Table keys go through it, so a name is looked up as it is kept.
+func clipKept(s string) string {
+	if len(s) <= maxKept {
+		return s
+	}
+	n := maxKept
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// keep returns a copy of s, cut by clipKept, that outlives the line.
+func keep(s string) string { return strings.Clone(clipKept(s)) }
 
 func unsafeString(b []byte) string {
 	if len(b) == 0 {
@@ -71,14 +95,28 @@ func parseHost(s string) (host, int, bool) {
 		n++
 	}
 	tok := s[:n]
-	for tok != "" {
+	if a, ok := parseIP(tok); ok {
+		return host{Addr: a, Text: tok}, len(tok), true
+	}
+	// Trailing colons may be punctuation ("from 192.0.2.1: 11: Bye"). Past
+	// the whole token (where a zone may end in colons), an address ends in
+	// no colon or in "::", so of the other ways to strip them only two can
+	// parse: keeping exactly "::", and stripping them all. (Trying every
+	// length would make a run of colons quadratic.)
+	k := 0
+	for k < len(tok) && tok[len(tok)-1-k] == ':' {
+		k++
+	}
+	if k > 2 {
+		if a, ok := parseIP(tok[:len(tok)-k+2]); ok {
+			return host{Addr: a, Text: tok[:len(tok)-k+2]}, len(tok) - k + 2, true
+		}
+	}
+	if k > 0 {
+		tok = tok[:len(tok)-k]
 		if a, ok := parseIP(tok); ok {
 			return host{Addr: a, Text: tok}, len(tok), true
 		}
-		if tok[len(tok)-1] != ':' {
-			break
-		}
-		tok = tok[:len(tok)-1]
 	}
 	if tok == "" || strings.IndexByte(tok, ':') >= 0 || strings.IndexByte(tok, '%') >= 0 {
 		return host{}, 0, false
@@ -90,6 +128,9 @@ func parseHost(s string) (host, int, bool) {
 }
 
 // parseIP parses an address, unmapping IPv4-mapped IPv6 and dropping zones.
+// It accepts what netip.ParseAddr accepts but never allocates (a failed
+// netip.ParseAddr allocates its error), so attacker-written text costs no
+// garbage.
 func parseIP(s string) (netip.Addr, bool) {
 	if len(s) < 2 {
 		return netip.Addr{}, false
@@ -100,44 +141,124 @@ func parseIP(s string) (netip.Addr, bool) {
 	if strings.IndexByte(s, ':') < 0 {
 		return parseIPv4(s)
 	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	return a.WithZone("").Unmap(), true
+	return parseIPv6(s)
 }
 
-// parseIPv4 reads a dotted quad as netip.ParseAddr does (no leading zeros).
-func parseIPv4(s string) (netip.Addr, bool) {
-	var b [4]byte
-	field, val, digits := 0, 0, 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9':
-			if digits > 0 && val == 0 {
-				return netip.Addr{}, false
-			}
-			val = val*10 + int(c-'0')
-			digits++
-			if val > 255 {
-				return netip.Addr{}, false
-			}
-		case c == '.':
-			if digits == 0 || field == 3 {
-				return netip.Addr{}, false
-			}
-			b[field] = byte(val)
-			field++
-			val, digits = 0, 0
-		default:
+// parseIPv6 reads the RFC 4291 text form: up to eight groups of one to
+// four hex digits, at most one "::" standing for one or more zero groups,
+// optionally a dotted quad in place of the last two groups, and an
+// optional non-empty %zone (dropped).
+func parseIPv6(s string) (netip.Addr, bool) {
+	if z := strings.IndexByte(s, '%'); z >= 0 {
+		if z == len(s)-1 {
 			return netip.Addr{}, false
 		}
+		s = s[:z]
 	}
-	if field != 3 || digits == 0 {
+	var ip [16]byte
+	ellipsis := -1 // where "::" stands, in bytes of ip
+	if len(s) >= 2 && s[0] == ':' && s[1] == ':' {
+		ellipsis = 0
+		s = s[2:]
+		if s == "" {
+			return netip.IPv6Unspecified(), true
+		}
+	}
+	i := 0
+	for i < 16 {
+		n, v := 0, 0
+		for n < len(s) && isHexDigit(s[n]) {
+			if n == 4 {
+				return netip.Addr{}, false
+			}
+			v = v<<4 | int(hexVal(s[n]))
+			n++
+		}
+		if n == 0 {
+			return netip.Addr{}, false
+		}
+		if n < len(s) && s[n] == '.' { // a dotted quad ends the address
+			if i > 12 { // no room; with fewer groups and no "::" the end rejects it
+				return netip.Addr{}, false
+			}
+			a4, ok := parseIPv4(s)
+			if !ok {
+				return netip.Addr{}, false
+			}
+			b := a4.As4()
+			copy(ip[i:], b[:])
+			i += 4
+			s = ""
+			break
+		}
+		ip[i], ip[i+1] = byte(v>>8), byte(v)
+		i += 2
+		s = s[n:]
+		if s == "" {
+			break
+		}
+		if s[0] != ':' || len(s) == 1 {
+			return netip.Addr{}, false
+		}
+		s = s[1:]
+		if s[0] == ':' {
+			if ellipsis >= 0 {
+				return netip.Addr{}, false
+			}
+			ellipsis = i
+			s = s[1:]
+			if s == "" {
+				break
+			}
+		}
+	}
+	if s != "" {
 		return netip.Addr{}, false
 	}
-	b[3] = byte(val)
+	if i < 16 {
+		if ellipsis < 0 {
+			return netip.Addr{}, false
+		}
+		n := 16 - i
+		copy(ip[ellipsis+n:], ip[ellipsis:i])
+		clear(ip[ellipsis : ellipsis+n])
+	} else if ellipsis >= 0 {
+		return netip.Addr{}, false // "::" stands for at least one group
+	}
+	return netip.AddrFrom16(ip).Unmap(), true
+}
+
+// parseIPv4 reads a dotted quad as netip.ParseAddr does (no leading zeros):
+// four fields of one to three digits, each read in one step.
+func parseIPv4(s string) (netip.Addr, bool) {
+	var b [4]byte
+	i := 0
+	for f := range 4 {
+		if f > 0 {
+			if i >= len(s) || s[i] != '.' {
+				return netip.Addr{}, false
+			}
+			i++
+		}
+		if i >= len(s) || !isDigit(s[i]) {
+			return netip.Addr{}, false
+		}
+		v := int(s[i] - '0')
+		i++
+		if v != 0 { // a leading 0 stands alone
+			for k := 0; k < 2 && i < len(s) && isDigit(s[i]); k++ {
+				v = v*10 + int(s[i]-'0')
+				i++
+			}
+			if v > 255 {
+				return netip.Addr{}, false
+			}
+		}
+		b[f] = byte(v)
+	}
+	if i != len(s) {
+		return netip.Addr{}, false
+	}
 	return netip.AddrFrom4(b), true
 }
 

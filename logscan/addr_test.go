@@ -29,6 +29,11 @@ func TestParseHost(t *testing.T) {
 		{"host- x", "", "", 0, false},
 		{"[2001:db8::1", "", "", 0, false},
 		{"::zz", "", "", 0, false},
+		{"2001:db8::: 11", "2001:db8::", "2001:db8::", 10, true},
+		{"192.0.2.1:: x", "192.0.2.1", "192.0.2.1", 9, true},
+		{":::", "::", "::", 2, true},
+		{"::::::::::", "::", "::", 2, true},
+		{"fe80::1%eth0: x", "fe80::1", "fe80::1%eth0:", 13, true},
 	}
 	for _, tt := range tests {
 		h, n, ok := parseHost(tt.in)

@@ -47,7 +47,8 @@ type Analyzer struct {
 	disabled [numRules]bool
 	risky    [1024]uint64 // bitset of risky ports
 	workDays [7]bool
-	keep     time.Duration // how long per-source state outlives its last event
+	keep     time.Duration    // how long per-source state outlives its last event
+	detail   [numRules]string // Finding.Detail of each rule, from the options
 	topOnly  bool
 
 	// per scan
@@ -95,6 +96,20 @@ func New(opts Options) *Analyzer {
 		if d >= 0 && d < 7 {
 			a.workDays[d] = true
 		}
+	}
+	r := o.Rules
+	wh := r.WorkHours
+	a.detail = [numRules]string{
+		rBruteForce: fmt.Sprintf("%d or more authentication failures within %v", r.BruteForce.Count, r.BruteForce.Window),
+		rBurst:      fmt.Sprintf("leaky bucket of %d (one leak per %v) overflowed", r.Burst.Capacity, r.Burst.Leak),
+		rSlow:       fmt.Sprintf("slow leaky bucket of %d (one leak per %v) overflowed", r.SlowBruteForce.Capacity, r.SlowBruteForce.Leak),
+		rEnum:       fmt.Sprintf("%d or more distinct users within %v", r.UserEnumeration.Count, r.UserEnumeration.Window),
+		rPreauth:    fmt.Sprintf("%d or more pre-authentication disconnects or protocol errors within %v", r.PreauthScan.Count, r.PreauthScan.Window),
+		rSuccess:    fmt.Sprintf("login after %d or more failures within %v", r.SuccessAfterFailures.Count, r.SuccessAfterFailures.Window),
+		rOffHours:   fmt.Sprintf("login outside working hours (%s to %s, %s)", clock(wh.Start), clock(wh.End), dayList(wh.Days)),
+		rRisky:      "firewall logged packets to high-risk ports",
+		rScan:       fmt.Sprintf("%d or more distinct destination ports within %v", r.PortScan.Count, r.PortScan.Window),
+		rIncident:   "one source in both sshd and firewall findings",
 	}
 	a.keep = 10 * time.Minute
 	for _, w := range []time.Duration{o.Rules.BruteForce.Window, o.Rules.UserEnumeration.Window,
@@ -308,7 +323,7 @@ func (c *connState) setUser(u string) {
 		copy(c.userBuf[:], u)
 		c.userLong = ""
 	} else {
-		c.userLong = strings.Clone(u)
+		c.userLong = keep(u)
 	}
 }
 
@@ -326,8 +341,8 @@ func (c *connState) user() (string, bool) {
 
 func (a *Analyzer) userHash(u string) uint64 { return maphash.String(a.seed, u) }
 
-func (a *Analyzer) addConnUser(c *connState, u string) {
-	h := a.userHash(u)
+// addConnUser notes user u, whose hash is h, on connection c.
+func (a *Analyzer) addConnUser(c *connState, u string, h uint64) {
 	for _, x := range c.uh {
 		if x == h {
 			return
@@ -341,11 +356,11 @@ func (a *Analyzer) addConnUser(c *connState, u string) {
 	}
 }
 
-// intern returns a copy of s that outlives the line, shared by equal short
-// strings (user names repeat); the table is bounded.
+// intern returns a copy of s that outlives the line (cut by clipKept),
+// shared by equal short strings (user names repeat); the table is bounded.
 func (a *Analyzer) intern(s string) string {
 	if len(s) > 64 {
-		return strings.Clone(s)
+		return keep(s)
 	}
 	if v, ok := a.strs[s]; ok {
 		return v
@@ -374,7 +389,7 @@ func (a *Analyzer) keepHost(h host) host {
 	if h.Addr.IsValid() {
 		return host{Addr: h.Addr}
 	}
-	return host{Text: a.intern(h.Text)}
+	return host{Text: a.intern(clipKept(h.Text))}
 }
 
 func (a *Analyzer) connKey(rec *record) string {
@@ -390,8 +405,9 @@ func (a *Analyzer) connKey(rec *record) string {
 }
 
 // parity applies the connection logic to one matched sshd line and returns
-// the line's role and the connection context it used.
-func (a *Analyzer) parity(rec *record, m *sshMatch, v verdict, forget bool, ns int64) (Role, *connState) {
+// the line's role and the connection context it used; uh is the hash of
+// m.user.
+func (a *Analyzer) parity(rec *record, m *sshMatch, uh uint64, v verdict, forget bool, ns int64) (Role, *connState) {
 	nofail := v == vHelper || v == vGained
 	gained := v == vGained
 	hk := maphash.String(a.seed, a.connKey(rec))
@@ -403,7 +419,7 @@ func (a *Analyzer) parity(rec *record, m *sshMatch, v verdict, forget bool, ns i
 	users := 0
 	if c != nil {
 		if m.hasUser && m.user != "" {
-			a.addConnUser(c, m.user)
+			a.addConnUser(c, m.user, uh)
 		}
 		hadNofail := c.nofail || c.gained
 		if gained {
@@ -439,7 +455,7 @@ func (a *Analyzer) parity(rec *record, m *sshMatch, v verdict, forget bool, ns i
 		if m.hasUser {
 			c.setUser(m.user)
 			if !forget && m.user != "" {
-				a.addConnUser(c, m.user)
+				a.addConnUser(c, m.user, uh)
 				users = len(c.uh)
 			}
 		}
@@ -482,8 +498,12 @@ func (a *Analyzer) sshd(rec *record, ns int64, line int64) {
 	v, forget := m.behaviour(a.opts.Mode)
 	role := RoleInfo
 	var c *connState
+	var uh uint64 // hash of the line's user, computed once
+	if m.hasUser {
+		uh = a.userHash(m.user)
+	}
 	if v != vNone {
-		role, c = a.parity(rec, &m, v, forget, ns)
+		role, c = a.parity(rec, &m, uh, v, forget, ns)
 	}
 	if m.kind == KindAccepted && role == RoleHelper {
 		role = RoleSuccess
@@ -494,7 +514,9 @@ func (a *Analyzer) sshd(rec *record, ns int64, line int64) {
 	}
 	user, hasUser := m.user, m.hasUser
 	if !hasUser && c != nil {
-		user, hasUser = c.user()
+		if user, hasUser = c.user(); hasUser {
+			uh = a.userHash(user)
+		}
 	}
 	if role == RoleFailure {
 		a.stats.Failures++
@@ -526,10 +548,10 @@ func (a *Analyzer) sshd(rec *record, ns int64, line int64) {
 		return
 	}
 	if m.kind == KindAccepted {
-		a.success(src, user, ns, line)
+		a.success(src, user, uh, ns, line)
 	}
 	if role == RoleFailure {
-		a.failure(src, user, hasUser, ns, line)
+		a.failure(src, user, uh, hasUser, ns, line)
 	}
 	if m.preauthNoise() {
 		a.noise(src, ns, line)
@@ -557,7 +579,7 @@ func (a *Analyzer) source(h host, ns int64) *srcState {
 		}
 		st = a.srcs.add(k)
 		st.key = k
-		st.text = strings.Clone(h.text())
+		st.text = keep(h.text())
 		r := a.opts.Rules
 		st.initBuffers(max(r.BruteForce.Count, r.SuccessAfterFailures.Count, r.Burst.Capacity+1, r.SlowBruteForce.Capacity+1), r.UserEnumeration.Count)
 	}
@@ -584,6 +606,8 @@ func (a *Analyzer) openAcc(st *srcState, ri int) *acc {
 	o.f.Src = st.key.addr
 	o.f.SrcText = st.text
 	o.f.Severity = ruleSeverity[ri]
+	o.f.Detail = a.detail[ri]
+	o.f.Lines = make([]int64, 0, a.opts.MaxEvidence)
 	st.open[ri] = o
 	st.fired |= 1 << ri
 	return o
@@ -615,14 +639,13 @@ func (a *Analyzer) openFromRing(st *srcState, ri int, r *ring, count int) *acc {
 	return o
 }
 
-func (a *Analyzer) failure(src host, user string, hasUser bool, ns, line int64) {
+// failure counts an authentication failure of src; uh is the hash of user.
+func (a *Analyzer) failure(src host, user string, uh uint64, hasUser bool, ns, line int64) {
 	st := a.source(src, ns)
 	st.failN++ // added to the top-sources table when st is closed
 	st.fails.push(stamp{ns, line})
 	r := a.opts.Rules
-	var uh uint64
 	if hasUser {
-		uh = a.userHash(user)
 		if !st.users.touch(uh, ns, line) {
 			st.users.insert(a.internH(user, uh), uh, ns, line, r.UserEnumeration.Count)
 		}
@@ -649,7 +672,6 @@ func (a *Analyzer) failure(src host, user string, hasUser bool, ns, line int64) 
 		} else if st.fails.within(r.BruteForce.Count, r.BruteForce.Window, ns) {
 			o := a.openFromRing(st, rBruteForce, &st.fails, r.BruteForce.Count)
 			openUsers(o, r.BruteForce.Window)
-			o.f.Detail = fmt.Sprintf("%d or more authentication failures within %v", r.BruteForce.Count, r.BruteForce.Window)
 		}
 	}
 	if !a.disabled[rBurst] {
@@ -660,7 +682,6 @@ func (a *Analyzer) failure(src host, user string, hasUser bool, ns, line int64) 
 		} else if over {
 			o := a.openFromRing(st, rBurst, &st.fails, r.Burst.Capacity+1)
 			openUsers(o, time.Duration(r.Burst.Capacity)*r.Burst.Leak)
-			o.f.Detail = fmt.Sprintf("leaky bucket of %d (one leak per %v) overflowed", r.Burst.Capacity, r.Burst.Leak)
 		}
 	}
 	if !a.disabled[rSlow] {
@@ -671,7 +692,6 @@ func (a *Analyzer) failure(src host, user string, hasUser bool, ns, line int64) 
 		} else if over && st.open[rBruteForce] == nil && st.open[rBurst] == nil {
 			o := a.openFromRing(st, rSlow, &st.fails, r.SlowBruteForce.Capacity+1)
 			openUsers(o, time.Duration(r.SlowBruteForce.Capacity)*r.SlowBruteForce.Leak)
-			o.f.Detail = fmt.Sprintf("slow leaky bucket of %d (one leak per %v) overflowed", r.SlowBruteForce.Capacity, r.SlowBruteForce.Leak)
 		}
 	}
 	if !a.disabled[rEnum] && hasUser {
@@ -685,13 +705,12 @@ func (a *Analyzer) failure(src host, user string, hasUser bool, ns, line int64) 
 				o.addUser(u, st.users.keys[i], a.opts.MaxListed)
 			}
 			slices.Sort(o.f.Lines)
-			o.f.Detail = fmt.Sprintf("%d or more distinct users within %v", r.UserEnumeration.Count, r.UserEnumeration.Window)
 		}
 	}
 }
 
-// success handles a successful login.
-func (a *Analyzer) success(src host, user string, ns, line int64) {
+// success handles a successful login; uh is the hash of user.
+func (a *Analyzer) success(src host, user string, uh uint64, ns, line int64) {
 	r := a.opts.Rules
 	me := a.opts.MaxEvidence
 	if !a.disabled[rSuccess] {
@@ -701,10 +720,9 @@ func (a *Analyzer) success(src host, user string, ns, line int64) {
 			if o == nil {
 				o = a.openFromRing(st, rSuccess, &st.fails, r.SuccessAfterFailures.Count)
 				o.f.Count = 0
-				o.f.Detail = fmt.Sprintf("login after %d or more failures within %v", r.SuccessAfterFailures.Count, r.SuccessAfterFailures.Window)
 			}
 			o.touch(ns, line, me)
-			o.addUser(user, a.userHash(user), a.opts.MaxListed)
+			o.addUser(user, uh, a.opts.MaxListed)
 		}
 	}
 	if !a.disabled[rOffHours] {
@@ -717,10 +735,9 @@ func (a *Analyzer) success(src host, user string, ns, line int64) {
 			o := st.open[rOffHours]
 			if o == nil {
 				o = a.openAcc(st, rOffHours)
-				o.f.Detail = fmt.Sprintf("login outside working hours (%s to %s, %s)", clock(wh.Start), clock(wh.End), dayList(r.WorkHours.Days))
 			}
 			o.touch(ns, line, me)
-			o.addUser(user, a.userHash(user), a.opts.MaxListed)
+			o.addUser(user, uh, a.opts.MaxListed)
 		}
 	}
 }
@@ -753,8 +770,7 @@ func (a *Analyzer) noise(src host, ns, line int64) {
 	if o := st.open[rPreauth]; o != nil {
 		o.touch(ns, line, a.opts.MaxEvidence)
 	} else if st.noise.within(r.Count, r.Window, ns) {
-		o := a.openFromRing(st, rPreauth, &st.noise, r.Count)
-		o.f.Detail = fmt.Sprintf("%d or more pre-authentication disconnects or protocol errors within %v", r.Count, r.Window)
+		a.openFromRing(st, rPreauth, &st.noise, r.Count)
 	}
 }
 
@@ -793,7 +809,6 @@ func (a *Analyzer) firewall(rec *record, m *fwMatch, ns int64, line int64) {
 		o := st.open[rRisky]
 		if o == nil {
 			o = a.openAcc(st, rRisky)
-			o.f.Detail = "firewall logged packets to high-risk ports"
 		}
 		o.touch(ns, line, me)
 		o.addPort(m.dport, ml)
@@ -813,7 +828,6 @@ func (a *Analyzer) firewall(rec *record, m *fwMatch, ns int64, line int64) {
 				o.addPort(p, ml)
 			}
 			slices.Sort(o.f.Lines)
-			o.f.Detail = fmt.Sprintf("%d or more distinct destination ports within %v", r.Count, r.Window)
 		}
 	}
 }
@@ -834,9 +848,9 @@ func (a *Analyzer) conflict(rec *record, m *conflictMatch, ns int64, line int64,
 		k.addr = m.addr
 	case m.key != "":
 		ri = rDataConflict
-		k.name = "key=" + m.key
+		k.name = "key=" + clipKept(m.key)
 	default:
-		k.name = "iface=" + m.iface
+		k.name = "iface=" + clipKept(m.iface)
 	}
 	if a.disabled[ri] {
 		return
@@ -859,11 +873,11 @@ func (a *Analyzer) conflict(rec *record, m *conflictMatch, ns int64, line int64,
 		o.f.Addr = m.addr
 		o.f.Key = k.String()
 		if m.key != "" {
-			o.f.Key = strings.Clone(m.key)
+			o.f.Key = keep(m.key)
 		}
 		o.f.Detail = m.what
 		if m.iface != "" {
-			o.f.Detail += " on " + m.iface
+			o.f.Detail += " on " + clipKept(m.iface)
 		}
 		st.open = o
 	}
@@ -931,6 +945,7 @@ func (a *Analyzer) closeRule(st *srcState, ri int) {
 			st.inc = &acc{}
 			st.inc.f.Rule, st.inc.f.Key, st.inc.f.Src, st.inc.f.SrcText = RuleIncident, st.key.String(), st.key.addr, st.text
 			st.inc.f.Severity = ruleSeverity[rIncident]
+			st.inc.f.Detail = a.detail[rIncident]
 			st.inc.firstNS = o.firstNS
 		}
 		inc := st.inc
@@ -960,7 +975,6 @@ func (a *Analyzer) closeSource(st *srcState) {
 	}
 	if st.inc != nil && st.fired&sshFamily != 0 && st.fired&fwFamily != 0 && !a.disabled[rIncident] {
 		slices.Sort(st.inc.f.Lines)
-		st.inc.f.Detail = "one source in both sshd and firewall findings"
 		a.emit(st.inc, a.highRisk(st.key))
 	}
 	st.inc = nil

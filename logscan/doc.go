@@ -25,7 +25,10 @@
 // buffered, and every table (sources, sshd connections, contested
 // addresses) has a fixed capacity with least-recently-used eviction; an
 // evicted entry's findings are emitted first. Lists inside a Finding are
-// bounded too (MaxEvidence lines, MaxListed users, ports and MACs).
+// bounded too (MaxEvidence lines, MaxListed users, ports and MACs), and the
+// names kept beyond their line (user and host names, reconcile keys) are cut
+// to 256 bytes, more than sshd logs of a user name or DNS allows a host
+// name, so forged lines cannot make an entry large.
 //
 // There is no regular expression on the hot path: a header parser, then a
 // dispatch on the program and on the first bytes of the message. The source

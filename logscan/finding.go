@@ -134,7 +134,8 @@ type Finding struct {
 	// Lines are evidence line numbers (1-based, in the scanned stream), the
 	// first Options.MaxEvidence of them.
 	Lines []int64 `json:"lines"`
-	// Users are distinct user names involved, in order of first appearance.
+	// Users are distinct user names involved, in order of first appearance
+	// (each cut to 256 bytes; sshd itself logs at most 100).
 	Users []string `json:"users,omitempty"`
 	// First and Last are the log times of the first and last evidence.
 	First time.Time `json:"first"`
@@ -144,7 +145,7 @@ type Finding struct {
 	// resolved.
 	Src netip.Addr `json:"src,omitzero"`
 	// SrcText is the source as it was first logged (for host names and odd
-	// forms such as "192.030.0.6" it is all there is).
+	// forms such as "192.030.0.6" it is all there is), cut to 256 bytes.
 	SrcText string `json:"src_text,omitempty"`
 	// Addr is the contested address of an address conflict.
 	Addr netip.Addr `json:"addr,omitzero"`

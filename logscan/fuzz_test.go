@@ -248,6 +248,69 @@ func FuzzAnalyzer(f *testing.F) {
 	})
 }
 
+// parseHostRef is parseHost as first written: it tries every way of
+// stripping trailing colons (quadratic in a run of colons).
+func parseHostRef(s string) (host, int, bool) {
+	if len(s) > 0 && s[0] == '[' {
+		return parseHost(s)
+	}
+	n := 0
+	for n < len(s) && isHostByte(s[n]) {
+		n++
+	}
+	tok := s[:n]
+	for tok != "" {
+		if a, ok := parseIP(tok); ok {
+			return host{Addr: a, Text: tok}, len(tok), true
+		}
+		if tok[len(tok)-1] != ':' {
+			break
+		}
+		tok = tok[:len(tok)-1]
+	}
+	if tok == "" || strings.IndexByte(tok, ':') >= 0 || strings.IndexByte(tok, '%') >= 0 || !isWordByte(tok[len(tok)-1]) {
+		return host{}, 0, false
+	}
+	return host{Text: tok}, len(tok), true
+}
+
+// FuzzParseHost: parseHost, which tries at most two ways of stripping
+// trailing colons, agrees with trying every way.
+func FuzzParseHost(f *testing.F) {
+	for _, s := range []string{"192.0.2.1: 11: Bye", "2001:db8::: 11", "::::", "1.2.3.4::", "fe80::1%eth0:", "a:", "example.com:"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		h, n, ok := parseHost(s)
+		wh, wn, wok := parseHostRef(s)
+		if h != wh || n != wn || ok != wok {
+			t.Fatalf("parseHost(%q) = %+v, %d, %v; trying every strip gives %+v, %d, %v", s, h, n, ok, wh, wn, wok)
+		}
+	})
+}
+
+// FuzzParseIP: parseIP (which never allocates) agrees with net/netip.
+func FuzzParseIP(f *testing.F) {
+	for _, s := range []string{"192.0.2.1", "::", "::1", "1::", "2001:db8::1", "::ffff:192.0.2.1", "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:1.2.3.4",
+		"1:2:3:4:5:6:7::", "::1:2:3:4:5:6:7", "fe80::1%eth0", "fe80::1%", "1:::2", "1::2::3", "12345::", "::1.2.3.4", "1:2:3:4:5:6:7:1.2.3.4", ":1", "1:", "::ffff:01.2.3.4"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseIP(s)
+		want, err := netip.ParseAddr(s)
+		if err != nil {
+			if ok {
+				t.Fatalf("parseIP(%q) = %v, netip says %v", s, got, err)
+			}
+			return
+		}
+		want = want.WithZone("").Unmap()
+		if !ok || got != want {
+			t.Fatalf("parseIP(%q) = %v, %v; netip says %v", s, got, ok, want)
+		}
+	})
+}
+
 // FuzzParseIPv4: the fast dotted-quad parser agrees with net/netip.
 func FuzzParseIPv4(f *testing.F) {
 	f.Add("192.0.2.1")

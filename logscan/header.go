@@ -49,10 +49,12 @@ type record struct {
 // one (timeCtx.resolve): lines of programs nobody analyses cost no time
 // arithmetic.
 type dateParts struct {
-	kind                             uint8 // dateNone, dateBSD, dateISO
-	local                            bool
-	mon                              time.Month
-	year, day, h, m, s, nsec, offset int
+	kind         uint8 // dateNone, dateBSD, dateISO
+	local        bool
+	mon, day     uint8
+	h, m, s      uint8
+	year         int32
+	nsec, offset int32
 }
 
 const (
@@ -64,9 +66,9 @@ const (
 // resolve returns the Unix time of d.
 func (tc *timeCtx) resolve(d *dateParts) int64 {
 	if d.kind == dateBSD {
-		return tc.bsd(d.mon, d.day, d.h, d.m, d.s, d.nsec)
+		return tc.bsd(time.Month(d.mon), int(d.day), int(d.h), int(d.m), int(d.s), int(d.nsec))
 	}
-	return tc.iso(d.year, d.mon, d.day, d.h, d.m, d.s, d.nsec, d.offset, d.local)
+	return tc.iso(int(d.year), time.Month(d.mon), int(d.day), int(d.h), int(d.m), int(d.s), int(d.nsec), int(d.offset), d.local)
 }
 
 // timeCtx turns header dates into times: it holds the zone, the reference
@@ -259,7 +261,7 @@ func (tc *timeCtx) parseBSDDate(s string, i int, d *dateParts) (int, bool) {
 	if !ok {
 		return 0, false
 	}
-	*d = dateParts{kind: dateBSD, mon: mon, day: day, h: h, m: m, s: sec, nsec: nsec}
+	*d = dateParts{kind: dateBSD, mon: uint8(mon), day: uint8(day), h: uint8(h), m: uint8(m), s: uint8(sec), nsec: int32(nsec)}
 	return end, true
 }
 
@@ -317,7 +319,7 @@ func (tc *timeCtx) parseISODate(s string, i int, dp *dateParts) (int, bool) {
 			}
 		}
 	}
-	*dp = dateParts{kind: dateISO, year: y, mon: time.Month(mo), day: d, h: h, m: m, s: sec, nsec: nsec, offset: offset, local: local}
+	*dp = dateParts{kind: dateISO, year: int32(y), mon: uint8(mo), day: uint8(d), h: uint8(h), m: uint8(m), s: uint8(sec), nsec: int32(nsec), offset: int32(offset), local: local}
 	return end, true
 }
 
@@ -450,12 +452,18 @@ func slowHostTag(rest string, rec *record) {
 // fastHostTag reads the common "host prog[pid]: msg" and "host prog: msg"
 // in one pass; it reports false for every other shape.
 func fastHostTag(rest string, rec *record) bool {
-	sp := strings.IndexByte(rest, ' ')
-	if sp <= 0 {
+	sp := 0 // host names are short: one loop beats three IndexByte calls
+	for sp < len(rest) && rest[sp] != ' ' {
+		if rest[sp] == '[' || rest[sp] == '\t' {
+			return false // the first word is a tag: no host
+		}
+		sp++
+	}
+	if sp == 0 || sp == len(rest) {
 		return false
 	}
 	host := rest[:sp]
-	if c := host[len(host)-1]; c == ':' || c == ')' || c == ']' || strings.IndexByte(host, '[') >= 0 || strings.IndexByte(host, '\t') >= 0 {
+	if c := host[len(host)-1]; c == ':' || c == ')' || c == ']' {
 		return false // the first word is a tag: no host
 	}
 	t := rest[sp+1:]

@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -229,7 +228,7 @@ func (a *acc) addUser(u string, h uint64, maxListed int) {
 			}
 		}
 		if len(a.f.Users) < maxListed {
-			a.f.Users = append(a.f.Users, strings.Clone(u))
+			a.f.Users = append(a.f.Users, keep(u))
 			a.uh = append(a.uh, h)
 			a.f.DistinctUsers = len(a.f.Users)
 			return
@@ -297,11 +296,13 @@ type srcKey struct {
 	name string
 }
 
+// keyOf returns the table key of h: its address, or its name cut by
+// clipKept (a view: clone it to keep it).
 func keyOf(h host) srcKey {
 	if h.Addr.IsValid() {
 		return srcKey{addr: h.Addr}
 	}
-	return srcKey{name: h.Text}
+	return srcKey{name: clipKept(h.Text)}
 }
 
 func (k srcKey) String() string {

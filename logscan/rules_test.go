@@ -266,6 +266,23 @@ func TestLongLines(t *testing.T) {
 	assert.EqualValues(t, len(input), st.Bytes)
 }
 
+// TestTortureLines: the lines built to make the parsers repeat work (see
+// BenchmarkLongLine) are still read right; the benchmark shows they cost
+// linear time.
+func TestTortureLines(t *testing.T) {
+	wantSrc := map[string]bool{"from-addr": true, "words": true, "quotes": true, "hex-colons": true, "invalid-user": true,
+		"closed": true, "pam-tokens": true, "firewall": true, "json-keys": true, "rfc5424-sd": true}
+	for name, line := range tortureLines(64 << 10) {
+		evs, _ := scan(t, strings.NewReader(line+"\n"), Options{Mode: ModeAggressive, MaxLineBytes: 128 << 10})
+		if !wantSrc[name] {
+			continue
+		}
+		if assert.Len(t, evs, 1, name) {
+			assert.Equal(t, "198.51.100.1", evs[0].Src.String(), name)
+		}
+	}
+}
+
 func TestReadErrorsAndCancel(t *testing.T) {
 	boom := errors.New("disk on fire")
 	r := io.MultiReader(strings.NewReader(failLine(0, 1, "root", "192.0.2.14")), iotest.ErrReader(boom))
@@ -350,4 +367,39 @@ func TestTopSourcesVersusPipe(t *testing.T) {
 
 func contextWithCancel(t *testing.T) (context.Context, context.CancelFunc) {
 	return context.WithCancel(t.Context())
+}
+
+func TestLongNamesAreCut(t *testing.T) {
+	// Names that outlive their line are cut to maxKept bytes, and the cut
+	// name is the table key: a host reached directly and through its
+	// connection context is one source.
+	longHost := strings.Repeat("h", 100<<10) + ".example"
+	longUser := strings.Repeat("é", 50<<10)
+	lines := []string{
+		logAt(0, "sshd[7]: Connection from "+longHost+" port 1 on 192.0.2.1 port 22"),
+		logAt(time.Second, "sshd[7]: error: kex_exchange_identification: Connection closed by remote host"),
+	}
+	for i := range 5 {
+		lines = append(lines, logAt(time.Duration(2+i)*time.Second, fmt.Sprintf("sshd[%d]: Failed password for %s from %s port 2 ssh2", 10+i, longUser, longHost)))
+	}
+	an := New(Options{Mode: ModeDDoS, Location: time.UTC, Reference: t0.Add(time.Hour), MaxLineBytes: 1 << 20})
+	var fs []Finding
+	require.NoError(t, an.Scan(strings.NewReader(strings.Join(lines, "")), func(f Finding) { fs = append(fs, f) }))
+	top := an.TopSources(0)
+	require.Len(t, top, 1, "one source")
+	assert.EqualValues(t, 6, top[0].Count)
+	assert.Equal(t, longHost[:maxKept], top[0].SrcText)
+	bf := findingsOf(fs, RuleBruteForce)
+	require.Len(t, bf, 1)
+	assert.Equal(t, longHost[:maxKept], bf[0].Key)
+	assert.Equal(t, 6, bf[0].Count)
+	require.Len(t, bf[0].Users, 1)
+	assert.Equal(t, longUser[:maxKept], bf[0].Users[0], "cut at a rune boundary")
+	for _, f := range fs {
+		assert.LessOrEqual(t, len(f.Key), maxKept, f.Rule)
+		assert.LessOrEqual(t, len(f.SrcText), maxKept, f.Rule)
+		for _, u := range f.Users {
+			assert.LessOrEqual(t, len(u), maxKept, f.Rule)
+		}
+	}
 }

@@ -555,11 +555,16 @@ func (m *sshMatch) failed(r string) bool {
 			}
 		}
 	}
-	// a user without blanks followed by auth info
+	// a user without blanks followed by auth info or by nothing (the
+	// common case: read the address once, not again below)
 	if sp := strings.IndexByte(rest, ' '); sp > 0 && strings.HasPrefix(rest[sp:], " from ") {
 		if h, p, tail, ok := hostAt(rest[sp+6:]); ok {
 			if info, ok := cut(tail, ": "); ok {
 				return set(rest[:sp], h, p, info)
+			}
+			// what the rule below finds when this " from " is the last
+			if strings.TrimSpace(tail) == "" && strings.IndexByte(rest[:sp], ':') < 0 && !strings.Contains(rest[sp+5:], " from ") {
+				return set(rest[:sp], h, p, "")
 			}
 		}
 	}
@@ -946,62 +951,87 @@ func (m *sshMatch) negotiate(r string) bool {
 	return false
 }
 
-// algWords accepts one to three words naming an algorithm kind ("cipher",
+// algWords accepts one to four words naming an algorithm kind ("cipher",
 // "key exchange method", "host key type").
 func algWords(s string) bool {
-	words := 0
-	for _, w := range strings.Split(s, " ") {
-		if w == "" {
-			return false
-		}
-		for i := 0; i < len(w); i++ {
-			if !isWordByte(w[i]) {
+	words, n := 1, 0 // words so far, bytes in the current word
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == ' ':
+			if n == 0 || words == 4 {
 				return false
 			}
+			words, n = words+1, 0
+		case isWordByte(s[i]):
+			n++
+		default:
+			return false
 		}
-		words++
 	}
-	return words >= 1 && words <= 4
+	return n > 0
 }
 
 // injection returns the part of an attacker-controlled field that imitates
 // log syntax: " from <address>", " port N", or a syslog header; "" when the
-// field is clean.
+// field is clean. It looks at the start of each word (after a blank or a
+// quote) and costs time linear in the field.
 func injection(field string) string {
 	if len(field) < 4 {
 		return ""
 	}
 	for i := 0; i < len(field); i++ {
-		at := i == 0 || field[i-1] == ' ' || field[i-1] == '\''
-		if !at {
+		if i > 0 && field[i-1] != ' ' && field[i-1] != '\'' {
 			continue
 		}
-		rest := field[i:]
-		switch {
-		case strings.HasPrefix(rest, "from "):
-			if h, _, ok := parseHost(rest[5:]); ok && h.Addr.IsValid() {
-				return field
-			}
-		case strings.HasPrefix(rest, "port ") && i > 0:
-			if _, _, ok := parsePort(rest[5:]); ok {
-				return field
-			}
-		case strings.HasPrefix(rest, "rhost=") || strings.HasPrefix(rest, "sshd["):
+		if injectedAt(field[i:], i > 0) {
 			return field
-		default:
-			if i > 0 && isHexDigit(rest[0]) {
-				if h, n, ok := parseHost(rest); ok && h.Addr.IsValid() && (n == len(rest) || rest[n] == ' ') {
-					return field
-				}
-			}
-			if mo, ok := month(rest); ok && mo > 0 && len(rest) > 4 && rest[3] == ' ' {
-				if bsdDateAhead(rest) {
-					return field
-				}
-			}
 		}
 	}
 	return ""
+}
+
+// injectedAt reports whether the word starting s imitates log syntax;
+// inside is false at the start of the field.
+func injectedAt(s string, inside bool) bool {
+	switch c := s[0]; {
+	case c == 'f' && strings.HasPrefix(s, "from "):
+		h, _, ok := parseHost(s[5:])
+		return ok && h.Addr.IsValid()
+	case c == 'p' && inside && strings.HasPrefix(s, "port "):
+		_, _, ok := parsePort(s[5:])
+		return ok
+	case c == 'r' && strings.HasPrefix(s, "rhost="), c == 's' && strings.HasPrefix(s, "sshd["):
+		return true
+	}
+	if inside && isHexDigit(s[0]) && addrWord(s) {
+		return true
+	}
+	if len(s) > 4 && s[3] == ' ' {
+		if _, ok := month(s); ok && bsdDateAhead(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// addrWord reports whether s starts with an IP address followed by a blank
+// or the end. Words that cannot be one (an IPv4 address has three dots, an
+// IPv6 address two colons or more) are turned away in one pass.
+func addrWord(s string) bool {
+	dots, colons := 0, 0
+	for n := 0; n < len(s) && isHostByte(s[n]); n++ {
+		switch s[n] {
+		case '.':
+			dots++
+		case ':':
+			colons++
+		}
+	}
+	if dots != 3 && colons < 2 {
+		return false
+	}
+	h, k, ok := parseHost(s)
+	return ok && h.Addr.IsValid() && (k == len(s) || s[k] == ' ')
 }
 
 // bsdDateAhead checks for "Mmm dd hh:mm:ss" at the start of s.
