@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
 )
@@ -330,7 +331,7 @@ func (d *decoder) uvarint(field string) uint64 {
 		return 0
 	}
 	v, n := binary.Uvarint(d.b[d.off:])
-	if n <= 0 || n != len(binary.AppendUvarint(nil, v)) {
+	if n <= 0 || n != uvarintLen(v) {
 		d.fail(field, ErrDecode)
 		return 0
 	}
@@ -338,12 +339,18 @@ func (d *decoder) uvarint(field string) uint64 {
 	return v
 }
 
+// uvarintLen is the length of the shortest (canonical) uvarint encoding of v.
+func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
+
+// zigzag maps a signed integer to the unsigned one binary.AppendVarint encodes.
+func zigzag(v int64) uint64 { return uint64(v<<1) ^ uint64(v>>63) }
+
 func (d *decoder) varint(field string) int64 {
 	if d.err != nil {
 		return 0
 	}
 	v, n := binary.Varint(d.b[d.off:])
-	if n <= 0 || n != len(binary.AppendVarint(nil, v)) {
+	if n <= 0 || n != uvarintLen(zigzag(v)) {
 		d.fail(field, ErrDecode)
 		return 0
 	}
@@ -400,9 +407,10 @@ func (d *decoder) time(field string) Timestamp {
 func (d *decoder) vv(field string) VV {
 	n := d.count(field, 2)
 	e := make([]Entry, 0, n)
+	actorField, counterField := field+" actor", field+" counter"
 	for i := 0; i < n && d.err == nil; i++ {
 		at := d.off
-		x := Entry{Actor: d.str(field + " actor"), Counter: d.uvarint(field + " counter")}
+		x := Entry{Actor: d.str(actorField), Counter: d.uvarint(counterField)}
 		if d.err == nil && (x.Counter == 0 || len(e) > 0 && strings.Compare(e[len(e)-1].Actor, x.Actor) >= 0) {
 			d.failAt(at, field, errors.New("entries not canonical (zero counter or unsorted)"))
 		}
