@@ -17,7 +17,7 @@ func vvPair(n int) (VV, VV) {
 	for i := range n {
 		a := fmt.Sprintf("node-%03d#%d", i, i%4)
 		ea = append(ea, Entry{a, uint64(100 + i)})
-		eb = append(eb, Entry{strings.Clone(a), uint64(100 + i)}) // as decoded elsewhere: no shared memory
+		eb = append(eb, Entry{strings.Clone(a), uint64(100 + i)}) // as decoded elsewhere: no shared bytes
 
 	}
 	eb[n-1].Counter++
@@ -70,7 +70,7 @@ func BenchmarkCompare(b *testing.B) {
 func BenchmarkMerge(b *testing.B) {
 	for _, n := range sizes {
 		x, y := vvPair(n)
-		x = x.With(x.e[0].Actor, x.e[0].Counter+1)
+		x = x.With(x.e[0].name(), x.e[0].counter+1)
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			b.ReportAllocs()
 			cpu := startCPU()
@@ -88,8 +88,8 @@ func BenchmarkMerge(b *testing.B) {
 func recordPair(n int) (Record[string], Record[string]) {
 	x, y := vvPair(n)
 	base := Record[string]{clock: x.Meet(y)}
-	a, _, _ := base.Put(x.e[0].Actor, base.Context(), Version[string]{Value: "left", Timestamp: Unix(1, 0), Node: "A"})
-	c, _, _ := base.Put(y.e[n-1].Actor, base.Context(), Version[string]{Value: "right", Timestamp: Unix(2, 0), Node: "B"})
+	a, _, _ := base.Put(x.e[0].name(), base.Context(), Version[string]{Value: "left", Timestamp: Unix(1, 0), Node: "A"})
+	c, _, _ := base.Put(y.e[n-1].name(), base.Context(), Version[string]{Value: "right", Timestamp: Unix(2, 0), Node: "B"})
 	return a, c
 }
 
@@ -130,8 +130,8 @@ func BenchmarkSyncDVVSet(b *testing.B) {
 	for _, n := range sizes {
 		x, y := vvPair(n)
 		base := x.Meet(y)
-		s1 := must(NewDVVSetAt(base, "left").Update(x.e[0].Actor))
-		s2 := must(NewDVVSetAt(base, "right").Update(y.e[n-1].Actor))
+		s1 := must(NewDVVSetAt(base, "left").Update(x.e[0].name()))
+		s2 := must(NewDVVSetAt(base, "right").Update(y.e[n-1].name()))
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			b.ReportAllocs()
 			cpu := startCPU()

@@ -9,6 +9,7 @@ import (
 	"math/bits"
 	"slices"
 	"strings"
+	"unique"
 )
 
 // The canonical binary encoding. Every encoding starts with the format version
@@ -44,7 +45,7 @@ func appendString(b []byte, s string) []byte {
 func appendVVBody(b []byte, v VV) []byte {
 	b = binary.AppendUvarint(b, uint64(len(v.e)))
 	for _, x := range v.e {
-		b = binary.AppendUvarint(appendString(b, x.Actor), x.Counter)
+		b = binary.AppendUvarint(appendString(b, x.name()), x.counter)
 	}
 	return b
 }
@@ -406,15 +407,21 @@ func (d *decoder) time(field string) Timestamp {
 
 func (d *decoder) vv(field string) VV {
 	n := d.count(field, 2)
-	e := make([]Entry, 0, n)
+	e := make([]entry, 0, n)
 	actorField, counterField := field+" actor", field+" counter"
 	for i := 0; i < n && d.err == nil; i++ {
 		at := d.off
-		x := Entry{Actor: d.str(actorField), Counter: d.uvarint(counterField)}
-		if d.err == nil && (x.Counter == 0 || len(e) > 0 && strings.Compare(e[len(e)-1].Actor, x.Actor) >= 0) {
-			d.failAt(at, field, errors.New("entries not canonical (zero counter or unsorted)"))
+		actor, counter := d.bytes(actorField), d.uvarint(counterField)
+		if d.err != nil {
+			break
 		}
-		e = append(e, x)
+		if counter == 0 || i > 0 && e[i-1].name() >= string(actor) {
+			d.failAt(at, field, errors.New("entries not canonical (zero counter or unsorted)"))
+			break
+		}
+		// Interning straight from the input: no string is allocated for an
+		// actor already known.
+		e = append(e, entry{unique.Make(string(actor)), counter})
 	}
 	if len(e) == 0 {
 		return VV{}
