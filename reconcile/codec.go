@@ -96,12 +96,15 @@ func safeMarshalJSON(v any) (b []byte, err error) {
 
 // canonicalBytes returns the default codec's bytes for v, or, for values it cannot
 // encode, their Go syntax (%#v).
-func canonicalBytes[T any](v T) []byte {
-	b, err := defaultCodec[T]{}.AppendValue(nil, v)
+func canonicalBytes[T any](v T) []byte { return appendCanonical(nil, v) }
+
+// appendCanonical appends canonicalBytes(v) to b.
+func appendCanonical[T any](b []byte, v T) []byte {
+	out, err := defaultCodec[T]{}.AppendValue(b, v)
 	if err != nil {
-		return fmt.Appendf(nil, "%#v", v)
+		return fmt.Appendf(b, "%#v", v)
 	}
-	return b
+	return out
 }
 
 // FormatValue renders v as the audit line shows values: JSON with bare object keys
