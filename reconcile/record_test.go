@@ -486,3 +486,32 @@ func TestReplicaRestartWithoutEpochCounterLosesNoWrite(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []string{"c", "d"}, vals)
 }
+
+// TestCollectNeedsCausalStability: every known replica's clock must cover a
+// tombstone before it is collected, also when no replica holds anything live
+// that the tombstone lacks.
+func TestCollectNeedsCausalStability(t *testing.T) {
+	late := Unix(1000, 0)
+	r, _ := put(t, Record[string]{}, "a", Context{}, Version[string]{Deleted: true, Timestamp: Unix(1, 0)})
+	_, gone := r.Collect(Meet(r.Frontier(), Record[string]{}.Frontier()), late, time.Second)
+	assert.False(t, gone, "a known replica that has not seen the delete at all")
+
+	peer, _ := put(t, Record[string]{}, "b", Context{}, Version[string]{Deleted: true, Timestamp: Unix(1, 0)})
+	both := Sync(r, peer) // two concurrent deletes; peer has seen only its own
+	_, gone = both.Collect(Meet(both.Frontier(), peer.Frontier()), late, time.Second)
+	assert.False(t, gone, "a known replica that has seen only one of the deletes")
+	_, gone = both.Collect(Meet(both.Frontier(), Sync(peer, both).Frontier()), late, time.Second)
+	assert.True(t, gone, "once it has seen both")
+}
+
+// TestPruneKeepsOwnLiveActors: Prune folds in the record's own frontier, so an
+// actor whose version is live here keeps its clock entry even when the given
+// frontier (from peers that superseded that version) would allow pruning it.
+func TestPruneKeepsOwnLiveActors(t *testing.T) {
+	r, _ := put(t, Record[string]{}, "x#1", Context{}, Version[string]{Value: "v"})
+	peer, _ := put(t, r, "p#1", r.Context(), Version[string]{Value: "w"}) // supersedes x#1:1
+	pruned, gone := r.Prune(peer.Frontier())
+	assert.Empty(t, gone)
+	_, err := RecordOf(pruned.Clock(), pruned.Versions()...)
+	assert.NoError(t, err, "every version's dot is still covered by the clock")
+}
