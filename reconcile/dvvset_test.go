@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"math"
 	"slices"
 	"testing"
 
@@ -26,7 +27,7 @@ func set[T any](t testing.TB, anon []T, es ...DVVEntry[T]) DVVSet[T] {
 }
 
 // must unwraps an update that the test expects to succeed.
-func must[T any](s DVVSet[T], err error) DVVSet[T] {
+func must[S any](s S, err error) S {
 	if err != nil {
 		panic(err)
 	}
@@ -134,9 +135,23 @@ func TestDVVSetSyncUpdate(t *testing.T) {
 
 func TestDVVSetEvent(t *testing.T) {
 	A := must(NewDVVSet("v1").Update("a")).entries
-	assert.Equal(t, []DVVEntry[string]{en("a", 2, "v2", "v1")}, event(A, "a", "v2"))
-	assert.Equal(t, []DVVEntry[string]{en("a", 1, "v1"), en("b", 1, "v2")}, event(A, "b", "v2"))
+	assert.Equal(t, []DVVEntry[string]{en("a", 2, "v2", "v1")}, must(event(A, "a", "v2")))
+	assert.Equal(t, []DVVEntry[string]{en("a", 1, "v1"), en("b", 1, "v2")}, must(event(A, "b", "v2")))
 	assert.Equal(t, []DVVEntry[string]{en("a", 1, "v1")}, A, "event must not change its input")
+}
+
+// TestDVVSetCounterOverflow: an actor at the maximum counter cannot take
+// another event; the counter must not wrap to zero.
+func TestDVVSetCounterOverflow(t *testing.T) {
+	full := set(t, nil, en("a", math.MaxUint64, "v"))
+	_, err := NewDVVSetAt(full.Join(), "w").UpdateWith(full, "a")
+	assert.ErrorIs(t, err, ErrCounterOverflow)
+	assert.ErrorContains(t, err, "actor a")
+	_, err = NewDVVSetAt(full.Join(), "w").Update("a")
+	assert.ErrorIs(t, err, ErrCounterOverflow)
+	s, err := NewDVVSet("w").UpdateWith(full, "b")
+	require.NoError(t, err, "another actor can still write")
+	assert.Equal(t, []string{"v", "w"}, s.Values())
 }
 
 type tsValue struct {
