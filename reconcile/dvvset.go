@@ -232,7 +232,11 @@ func (s DVVSet[T]) Equal(o DVVSet[T]) bool {
 // Sync merges s and o: outdated values are discarded and histories merged. A
 // dotted value survives unless the other side has seen its dot without keeping
 // it; anonymous values survive unless the other side's history strictly
-// descends. Sync is commutative, associative and idempotent.
+// descends. Sync is commutative and idempotent, and associative on histories
+// and dotted values. As in dvvset, it is not associative on anonymous values:
+// one that a later write superseded can survive a merge with a concurrent
+// history first, until a merge of equal histories, which keeps both anonymous
+// lists, makes the replicas agree again.
 func (s DVVSet[T]) Sync(o DVVSet[T]) DVVSet[T] {
 	var anon []T
 	switch compareEntries(s.entries, o.entries) {
