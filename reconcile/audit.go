@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -58,35 +59,19 @@ func (d Decision[T]) Event(key string, format func(T) string) AuditEvent {
 		format = FormatValue[T]
 	}
 	e := AuditEvent{Key: key, Conflict: d.Conflict(), Policy: d.Policy, Outcome: d.Outcome, Rule: d.Rule, Warnings: d.Warnings}
-	byDot := map[Dot][]int{}
+	if len(d.Versions) > 0 {
+		e.Versions = make([]AuditVersion, len(d.Versions))
+	}
 	for i, v := range d.Versions {
-		byDot[v.Dot] = append(byDot[v.Dot], i)
 		av := AuditVersion{Label: label(i), Dot: v.Dot, Timestamp: v.Timestamp, Node: v.Node, Priority: v.Priority, Deleted: v.Deleted}
 		if !v.Deleted {
 			av.Value = oneLine(format(v.Value))
 		}
-		e.Versions = append(e.Versions, av)
+		e.Versions[i] = av
 	}
-	// Versions are told apart by dot; only a reused dot needs the digest.
-	find := func(v Version[T]) string {
-		idx := byDot[v.Dot]
-		if len(idx) == 1 {
-			return label(idx[0])
-		}
-		dg := versionDigest(v)
-		for _, i := range idx {
-			if versionDigest(d.Versions[i]) == dg {
-				return label(i)
-			}
-		}
-		return "?" + v.Dot.String()
-	}
-	for _, v := range d.Kept {
-		e.Kept = append(e.Kept, find(v))
-	}
-	for _, v := range d.Discarded {
-		e.Discarded = append(e.Discarded, find(v))
-	}
+	find := d.labeler()
+	e.Kept = labels(d.Kept, find)
+	e.Discarded = labels(d.Discarded, find)
 	if d.Winner != nil {
 		if d.Outcome == Merged {
 			e.Winner, e.Merged = "merged", oneLine(format(d.Winner.Value))
@@ -106,6 +91,43 @@ func (d Decision[T]) Event(key string, format func(T) string) AuditEvent {
 	return e
 }
 
+// labeler returns the function that finds the label of one of d.Versions.
+// Versions are told apart by dot; only a reused dot needs the digest.
+func (d Decision[T]) labeler() func(Version[T]) string {
+	byDot := make([]int, len(d.Versions))
+	for i := range byDot {
+		byDot[i] = i
+	}
+	slices.SortStableFunc(byDot, func(i, j int) int { return d.Versions[i].Dot.Compare(d.Versions[j].Dot) })
+	return func(v Version[T]) string {
+		k, ok := slices.BinarySearchFunc(byDot, v.Dot, func(i int, dot Dot) int { return d.Versions[i].Dot.Compare(dot) })
+		switch {
+		case !ok:
+			return "?" + v.Dot.String()
+		case k+1 == len(byDot) || d.Versions[byDot[k+1]].Dot != v.Dot:
+			return label(byDot[k])
+		}
+		dg := versionDigest(v)
+		for ; k < len(byDot) && d.Versions[byDot[k]].Dot == v.Dot; k++ {
+			if versionDigest(d.Versions[byDot[k]]) == dg {
+				return label(byDot[k])
+			}
+		}
+		return "?" + v.Dot.String()
+	}
+}
+
+func labels[T any](vs []Version[T], find func(Version[T]) string) []string {
+	if len(vs) == 0 {
+		return nil
+	}
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = find(v)
+	}
+	return out
+}
+
 // oneLine keeps a custom rendering from breaking the line structure.
 func oneLine(s string) string {
 	if strings.ContainsAny(s, "\r\n") {
@@ -123,60 +145,85 @@ func oneLine(s string) string {
 // are not plain words are quoted. The text ends without a newline.
 func (e AuditEvent) String() string {
 	var b strings.Builder
-	b.WriteString("[" + e.Level.String() + "] ")
-	if e.Conflict {
-		b.WriteString("Conflict detected")
-	} else {
-		b.WriteString("No conflict")
-	}
-	b.WriteString(" for key=" + quoteWord(e.Key))
+	n := 64 + len(e.Key)
 	for _, v := range e.Versions {
-		b.WriteString("\nVersion " + v.Label + ": timestamp=" + v.Timestamp.String() + ", node=" + quoteWord(v.Node))
+		n += 48 + len(v.Node) + len(v.Value)
+	}
+	for _, w := range e.Warnings {
+		n += 10 + len(w.Message)
+	}
+	b.Grow(n)
+	b.WriteByte('[')
+	b.WriteString(e.Level.String())
+	if e.Conflict {
+		b.WriteString("] Conflict detected for key=")
+	} else {
+		b.WriteString("] No conflict for key=")
+	}
+	b.WriteString(quoteWord(e.Key))
+	var num [24]byte
+	for _, v := range e.Versions {
+		b.WriteString("\nVersion ")
+		b.WriteString(v.Label)
+		b.WriteString(": timestamp=")
+		b.Write(v.Timestamp.AppendText(num[:0]))
+		b.WriteString(", node=")
+		b.WriteString(quoteWord(v.Node))
 		if v.Priority != 0 {
-			b.WriteString(", priority=" + strconv.FormatInt(v.Priority, 10))
+			b.WriteString(", priority=")
+			b.Write(strconv.AppendInt(num[:0], v.Priority, 10))
 		}
 		if v.Deleted {
 			b.WriteString(", deleted=true")
 		} else {
-			b.WriteString(", value=" + v.Value)
+			b.WriteString(", value=")
+			b.WriteString(v.Value)
 		}
 	}
 	b.WriteString("\nResolution: ")
-	names := func(ls []string) string {
-		out := make([]string, len(ls))
+	names := func(ls []string) {
 		for i, l := range ls {
-			out[i] = "Version " + l
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("Version ")
+			b.WriteString(l)
 		}
-		return strings.Join(out, ", ")
 	}
 	switch e.Outcome {
 	case ManualRequired:
 		b.WriteString("Manual required")
 		if len(e.Discarded) > 0 {
-			b.WriteString(" between " + names(e.Kept) + "; discarded: " + names(e.Discarded) + " (" + e.Policy + ")")
+			b.WriteString(" between ")
+			names(e.Kept)
+			b.WriteString("; discarded: ")
+			names(e.Discarded)
+			b.WriteString(" (" + e.Policy + ")")
 		}
 	case Merged:
-		b.WriteString("Merged into value=" + e.Merged + " (" + e.Policy + "); discarded: " + names(e.Discarded))
+		b.WriteString("Merged into value=" + e.Merged + " (" + e.Policy + "); discarded: ")
+		names(e.Discarded)
 	case Resolved:
 		b.WriteString("Version " + e.Winner + " wins (" + e.Policy)
 		if e.Rule != "" && e.Rule != e.Policy {
 			b.WriteString(" by " + e.Rule)
 		}
-		b.WriteString("); discarded: " + names(e.Discarded))
+		b.WriteString("); discarded: ")
+		names(e.Discarded)
 	default:
-		switch {
-		case e.Winner != "":
+		if e.Winner != "" {
 			b.WriteString("Version " + e.Winner + " kept")
-		default:
+		} else {
 			b.WriteString("nothing to decide")
 		}
 	}
 	for _, w := range e.Warnings {
 		if w.Kind == WarnClockSkew {
-			b.WriteString("\nNote: " + oneLine(w.Message))
+			b.WriteString("\nNote: ")
 		} else {
-			b.WriteString("\nWarning: " + oneLine(w.Message))
+			b.WriteString("\nWarning: ")
 		}
+		b.WriteString(oneLine(w.Message))
 	}
 	return b.String()
 }

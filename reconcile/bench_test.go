@@ -17,7 +17,7 @@ func vvPair(n int) (VV, VV) {
 	for i := range n {
 		a := fmt.Sprintf("node-%03d#%d", i, i%4)
 		ea = append(ea, Entry{a, uint64(100 + i)})
-		eb = append(eb, Entry{strings.Clone(a), uint64(100 + i)}) // as decoded elsewhere: no shared memory
+		eb = append(eb, Entry{strings.Clone(a), uint64(100 + i)}) // as decoded elsewhere: no shared bytes
 
 	}
 	eb[n-1].Counter++
@@ -26,15 +26,37 @@ func vvPair(n int) (VV, VV) {
 
 var sizes = []int{3, 16, 128}
 
+// cpuMeter measures the process's CPU time (user + system) over a benchmark
+// loop. On a shared machine it shows the work done apart from the time spent
+// waiting for a core, which inflates ns/op.
+type cpuMeter struct {
+	start time.Duration
+	ok    bool
+}
+
+func startCPU() cpuMeter {
+	t, ok := processCPU()
+	return cpuMeter{t, ok}
+}
+
+// report adds the CPU time per op, divided by units, as "cpu-ns/"+unit.
+func (m cpuMeter) report(b *testing.B, units float64, unit string) {
+	if t, ok := processCPU(); ok && m.ok && b.N > 0 {
+		b.ReportMetric(float64(t-m.start)/float64(b.N)/units, "cpu-ns/"+unit)
+	}
+}
+
 func BenchmarkCompare(b *testing.B) {
 	for _, n := range sizes {
 		x, y := vvPair(n)
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			b.ReportAllocs()
 			var o Ordering
+			cpu := startCPU()
 			for b.Loop() {
 				o = x.Compare(y)
 			}
+			cpu.report(b, 1, "op")
 			if o != Before {
 				b.Fatal(o)
 			}
@@ -48,12 +70,14 @@ func BenchmarkCompare(b *testing.B) {
 func BenchmarkMerge(b *testing.B) {
 	for _, n := range sizes {
 		x, y := vvPair(n)
-		x = x.With(x.e[0].Actor, x.e[0].Counter+1)
+		x = x.With(x.e[0].name(), x.e[0].counter+1)
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			b.ReportAllocs()
+			cpu := startCPU()
 			for b.Loop() {
 				_ = x.Merge(y)
 			}
+			cpu.report(b, 1, "op")
 			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
 		})
 	}
@@ -64,8 +88,8 @@ func BenchmarkMerge(b *testing.B) {
 func recordPair(n int) (Record[string], Record[string]) {
 	x, y := vvPair(n)
 	base := Record[string]{clock: x.Meet(y)}
-	a, _, _ := base.Put(x.e[0].Actor, base.Context(), Version[string]{Value: "left", Timestamp: Unix(1, 0), Node: "A"})
-	c, _, _ := base.Put(y.e[n-1].Actor, base.Context(), Version[string]{Value: "right", Timestamp: Unix(2, 0), Node: "B"})
+	a, _, _ := base.Put(x.e[0].name(), base.Context(), Version[string]{Value: "left", Timestamp: Unix(1, 0), Node: "A"})
+	c, _, _ := base.Put(y.e[n-1].name(), base.Context(), Version[string]{Value: "right", Timestamp: Unix(2, 0), Node: "B"})
 	return a, c
 }
 
@@ -77,9 +101,11 @@ func BenchmarkSync(b *testing.B) {
 		b.Run(fmt.Sprintf("concurrent/%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			var r Record[string]
+			cpu := startCPU()
 			for b.Loop() {
 				r = Sync(x, y)
 			}
+			cpu.report(b, 1, "op")
 			if r.Len() != 2 {
 				b.Fatal(r.Len())
 			}
@@ -89,9 +115,11 @@ func BenchmarkSync(b *testing.B) {
 			b.ReportAllocs()
 			z := Sync(x, y)
 			w := Sync(y, x)
+			cpu := startCPU()
 			for b.Loop() {
 				_ = Sync(z, w)
 			}
+			cpu.report(b, 1, "op")
 			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
 		})
 	}
@@ -102,13 +130,15 @@ func BenchmarkSyncDVVSet(b *testing.B) {
 	for _, n := range sizes {
 		x, y := vvPair(n)
 		base := x.Meet(y)
-		s1 := must(NewDVVSetAt(base, "left").Update(x.e[0].Actor))
-		s2 := must(NewDVVSetAt(base, "right").Update(y.e[n-1].Actor))
+		s1 := must(NewDVVSetAt(base, "left").Update(x.e[0].name()))
+		s2 := must(NewDVVSetAt(base, "right").Update(y.e[n-1].name()))
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			b.ReportAllocs()
+			cpu := startCPU()
 			for b.Loop() {
 				_ = s1.Sync(s2)
 			}
+			cpu.report(b, 1, "op")
 			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
 		})
 	}
@@ -173,9 +203,11 @@ func TestInterleavedWritesStayBounded(t *testing.T) {
 func BenchmarkInterleavedWrites(b *testing.B) {
 	b.ReportAllocs()
 	var sib, entries int
+	cpu := startCPU()
 	for b.Loop() {
 		sib, entries = interleaving(b, 1, 10_000, 100, 3)
 	}
+	cpu.report(b, 10_000, "write")
 	b.ReportMetric(10_000*float64(b.N)/b.Elapsed().Seconds(), "writes/s")
 	b.ReportMetric(float64(sib), "max-siblings")
 	b.ReportMetric(float64(entries), "max-vv-entries")
@@ -192,10 +224,48 @@ func BenchmarkResolve(b *testing.B) {
 		p := LWW[user]()
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			b.ReportAllocs()
+			cpu := startCPU()
 			for b.Loop() {
 				_ = p.Resolve(vs).Audit("user:1001")
 			}
+			cpu.report(b, 1, "op")
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
+		})
+	}
+}
+
+// BenchmarkDecode decodes a vector's and a two-sibling record's canonical
+// encoding, as a replica does with what a peer or a client sends.
+func BenchmarkDecode(b *testing.B) {
+	for _, n := range sizes {
+		x, _ := vvPair(n)
+		enc, err := x.MarshalBinary()
+		require.NoError(b, err)
+		b.Run(fmt.Sprintf("vv/%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(enc)))
+			var v VV
+			cpu := startCPU()
+			for b.Loop() {
+				if err := v.UnmarshalBinary(enc); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpu.report(b, 1, "op")
+		})
+		r := Sync(recordPair(n))
+		renc, err := r.MarshalBinary()
+		require.NoError(b, err)
+		b.Run(fmt.Sprintf("record/%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(renc)))
+			cpu := startCPU()
+			for b.Loop() {
+				if _, err := DecodeRecord[string](renc, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpu.report(b, 1, "op")
 		})
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -97,18 +96,22 @@ func safeMarshalJSON(v any) (b []byte, err error) {
 
 // canonicalBytes returns the default codec's bytes for v, or, for values it cannot
 // encode, their Go syntax (%#v).
-func canonicalBytes[T any](v T) []byte {
-	b, err := defaultCodec[T]{}.AppendValue(nil, v)
+func canonicalBytes[T any](v T) []byte { return appendCanonical(nil, v) }
+
+// appendCanonical appends canonicalBytes(v) to b.
+func appendCanonical[T any](b []byte, v T) []byte {
+	out, err := defaultCodec[T]{}.AppendValue(b, v)
 	if err != nil {
-		return fmt.Appendf(nil, "%#v", v)
+		return fmt.Appendf(b, "%#v", v)
 	}
-	return b
+	return out
 }
 
 // FormatValue renders v as the audit line shows values: JSON with bare object keys
 // and spaces after separators ({name: "Alice", ver: 3}), a quoted string for string
 // and []byte, and Go's %v (quoted if it holds control characters) for values JSON
-// cannot encode. The result is deterministic and never spans lines.
+// cannot encode. The result is deterministic and never spans lines. It costs one
+// json.Marshal and one pass over its output.
 func FormatValue[T any](v T) string {
 	switch x := any(v).(type) {
 	case string:
@@ -124,78 +127,66 @@ func FormatValue[T any](v T) string {
 		}
 		return s
 	}
-	var out strings.Builder
-	if err := relaxJSON(&out, json.NewDecoder(bytes.NewReader(b))); err != nil {
-		return string(b) // compact JSON is already one line
-	}
-	return out.String()
+	return string(relaxJSON(make([]byte, 0, len(b)+len(b)/2), b))
 }
 
-// relaxJSON re-emits one JSON value with bare keys and ", " / ": " separators.
-func relaxJSON(w *strings.Builder, d *json.Decoder) error {
-	d.UseNumber()
-	tok, err := d.Token()
-	if err != nil {
-		return err
-	}
-	return relaxToken(w, d, tok)
-}
-
-func relaxToken(w *strings.Builder, d *json.Decoder, tok json.Token) error {
-	switch t := tok.(type) {
-	case json.Delim:
-		closing := map[json.Delim]byte{'{': '}', '[': ']'}[t]
-		w.WriteByte(byte(t))
-		for i := 0; d.More(); i++ {
-			if i > 0 {
-				w.WriteString(", ")
-			}
-			if t == '{' {
-				k, err := d.Token()
-				if err != nil {
-					return err
+// relaxJSON appends src, compact JSON as json.Marshal writes it, to dst with
+// identifier-like object keys unquoted and ", " / ": " as separators. Strings
+// are copied as they are, so the result stays on one line.
+func relaxJSON(dst, src []byte) []byte {
+	var buf [16]bool
+	inObject := buf[:0] // per open container: is it an object
+	keyNext := false    // the next string is an object key
+	for i := 0; i < len(src); i++ {
+		switch c := src[i]; c {
+		case '"':
+			j := i + 1
+			for j < len(src) && src[j] != '"' {
+				if src[j] == '\\' {
+					j++
 				}
-				key, _ := k.(string)
-				w.WriteString(bareKey(key))
-				w.WriteString(": ")
+				j++
 			}
-			v, err := d.Token()
-			if err != nil {
-				return err
+			j = min(j, len(src)-1)
+			if raw := src[i+1 : j]; keyNext && bareKey(raw) {
+				dst = append(dst, raw...)
+			} else {
+				dst = append(dst, src[i:j+1]...)
 			}
-			if err := relaxToken(w, d, v); err != nil {
-				return err
+			keyNext = false
+			i = j
+		case '{', '[':
+			inObject = append(inObject, c == '{')
+			keyNext = c == '{'
+			dst = append(dst, c)
+		case '}', ']':
+			if len(inObject) > 0 {
+				inObject = inObject[:len(inObject)-1]
 			}
+			dst = append(dst, c)
+		case ':':
+			dst = append(dst, ':', ' ')
+		case ',':
+			keyNext = len(inObject) > 0 && inObject[len(inObject)-1]
+			dst = append(dst, ',', ' ')
+		default:
+			dst = append(dst, c)
 		}
-		if _, err := d.Token(); err != nil { // the closing delimiter
-			return err
-		}
-		w.WriteByte(closing)
-	case string:
-		b, _ := json.Marshal(t)
-		w.Write(b)
-	case json.Number:
-		w.WriteString(t.String())
-	case bool:
-		w.WriteString(strconv.FormatBool(t))
-	case nil:
-		w.WriteString("null")
-	default:
-		return io.ErrUnexpectedEOF
 	}
-	return nil
+	return dst
 }
 
-// bareKey leaves identifier-like keys unquoted and quotes the rest.
-func bareKey(k string) string {
-	if k == "" {
-		return `""`
+// bareKey reports whether a key (as it appears between its JSON quotes) is
+// identifier-like and can be written without quotes: a letter, '_' or '$', then
+// also digits and '-'.
+func bareKey(k []byte) bool {
+	if len(k) == 0 {
+		return false
 	}
 	for i, r := range k {
 		if !(r == '_' || r == '$' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && (r >= '0' && r <= '9' || r == '-')) {
-			b, _ := json.Marshal(k)
-			return string(b)
+			return false
 		}
 	}
-	return k
+	return true
 }

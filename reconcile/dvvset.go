@@ -2,6 +2,8 @@ package reconcile
 
 import (
 	"bytes"
+	"fmt"
+	"math"
 	"slices"
 	"strings"
 )
@@ -230,7 +232,11 @@ func (s DVVSet[T]) Equal(o DVVSet[T]) bool {
 // Sync merges s and o: outdated values are discarded and histories merged. A
 // dotted value survives unless the other side has seen its dot without keeping
 // it; anonymous values survive unless the other side's history strictly
-// descends. Sync is commutative, associative and idempotent.
+// descends. Sync is commutative and idempotent, and associative on histories
+// and dotted values. As in dvvset, it is not associative on anonymous values:
+// one that a later write superseded can survive a merge with a concurrent
+// history first, until a merge of equal histories, which keeps both anonymous
+// lists, makes the replicas agree again.
 func (s DVVSet[T]) Sync(o DVVSet[T]) DVVSet[T] {
 	var anon []T
 	switch compareEntries(s.entries, o.entries) {
@@ -288,36 +294,49 @@ func SyncDVVSets[T any](sets ...DVVSet[T]) DVVSet[T] {
 
 // Update advances a client set (made by NewDVVSet or NewDVVSetAt, holding
 // exactly one anonymous value) with a new event of actor: the value gets the
-// actor's next dot. It returns ErrClientSet for any other set.
+// actor's next dot. It returns ErrClientSet for any other set, and an error
+// wrapping ErrCounterOverflow when actor's counter is at its maximum.
 func (s DVVSet[T]) Update(actor string) (DVVSet[T], error) {
 	if len(s.anon) != 1 {
 		return s, ErrClientSet
 	}
-	return DVVSet[T]{entries: event(s.entries, actor, s.anon[0])}, nil
+	es, err := event(s.entries, actor, s.anon[0])
+	if err != nil {
+		return s, err
+	}
+	return DVVSet[T]{entries: es}, nil
 }
 
 // UpdateWith is Update against the server's local set: the client's history is
 // first synced with server (discarding the values the client had seen), then the
 // new value gets the actor's next dot, so the result is causally newer than both.
-// Values of server the client had not seen stay as siblings.
+// Values of server the client had not seen stay as siblings. Its errors are
+// Update's.
 func (s DVVSet[T]) UpdateWith(server DVVSet[T], actor string) (DVVSet[T], error) {
 	if len(s.anon) != 1 {
 		return s, ErrClientSet
 	}
 	synced := DVVSet[T]{entries: s.entries}.Sync(server)
-	return DVVSet[T]{entries: event(synced.entries, actor, s.anon[0]), anon: synced.anon}, nil
+	es, err := event(synced.entries, actor, s.anon[0])
+	if err != nil {
+		return s, err
+	}
+	return DVVSet[T]{entries: es, anon: synced.anon}, nil
 }
 
 // event adds value as actor's next event.
-func event[T any](es []DVVEntry[T], actor string, v T) []DVVEntry[T] {
+func event[T any](es []DVVEntry[T], actor string, v T) ([]DVVEntry[T], error) {
 	i, found := slices.BinarySearchFunc(es, actor, func(e DVVEntry[T], a string) int { return strings.Compare(e.Actor, a) })
-	out := slices.Clone(es)
-	if found {
-		e := out[i]
-		out[i] = DVVEntry[T]{Actor: actor, Counter: e.Counter + 1, Values: append([]T{v}, e.Values...)}
-		return out
+	if !found {
+		return slices.Insert(slices.Clone(es), i, DVVEntry[T]{Actor: actor, Counter: 1, Values: []T{v}}), nil
 	}
-	return slices.Insert(out, i, DVVEntry[T]{Actor: actor, Counter: 1, Values: []T{v}})
+	e := es[i]
+	if e.Counter == math.MaxUint64 {
+		return nil, fmt.Errorf("%w: actor %s", ErrCounterOverflow, quoteWord(actor))
+	}
+	out := slices.Clone(es)
+	out[i] = DVVEntry[T]{Actor: actor, Counter: e.Counter + 1, Values: append([]T{v}, e.Values...)}
+	return out, nil
 }
 
 // MapDVVSet applies f to every value of s, keeping the causal history.

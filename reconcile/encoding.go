@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
+	"unique"
 )
 
 // The canonical binary encoding. Every encoding starts with the format version
@@ -43,7 +45,7 @@ func appendString(b []byte, s string) []byte {
 func appendVVBody(b []byte, v VV) []byte {
 	b = binary.AppendUvarint(b, uint64(len(v.e)))
 	for _, x := range v.e {
-		b = binary.AppendUvarint(appendString(b, x.Actor), x.Counter)
+		b = binary.AppendUvarint(appendString(b, x.name()), x.counter)
 	}
 	return b
 }
@@ -330,7 +332,7 @@ func (d *decoder) uvarint(field string) uint64 {
 		return 0
 	}
 	v, n := binary.Uvarint(d.b[d.off:])
-	if n <= 0 || n != len(binary.AppendUvarint(nil, v)) {
+	if n <= 0 || n != uvarintLen(v) {
 		d.fail(field, ErrDecode)
 		return 0
 	}
@@ -338,12 +340,18 @@ func (d *decoder) uvarint(field string) uint64 {
 	return v
 }
 
+// uvarintLen is the length of the shortest (canonical) uvarint encoding of v.
+func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
+
+// zigzag maps a signed integer to the unsigned one binary.AppendVarint encodes.
+func zigzag(v int64) uint64 { return uint64(v<<1) ^ uint64(v>>63) }
+
 func (d *decoder) varint(field string) int64 {
 	if d.err != nil {
 		return 0
 	}
 	v, n := binary.Varint(d.b[d.off:])
-	if n <= 0 || n != len(binary.AppendVarint(nil, v)) {
+	if n <= 0 || n != uvarintLen(zigzag(v)) {
 		d.fail(field, ErrDecode)
 		return 0
 	}
@@ -399,14 +407,21 @@ func (d *decoder) time(field string) Timestamp {
 
 func (d *decoder) vv(field string) VV {
 	n := d.count(field, 2)
-	e := make([]Entry, 0, n)
+	e := make([]entry, 0, n)
+	actorField, counterField := field+" actor", field+" counter"
 	for i := 0; i < n && d.err == nil; i++ {
 		at := d.off
-		x := Entry{Actor: d.str(field + " actor"), Counter: d.uvarint(field + " counter")}
-		if d.err == nil && (x.Counter == 0 || len(e) > 0 && strings.Compare(e[len(e)-1].Actor, x.Actor) >= 0) {
-			d.failAt(at, field, errors.New("entries not canonical (zero counter or unsorted)"))
+		actor, counter := d.bytes(actorField), d.uvarint(counterField)
+		if d.err != nil {
+			break
 		}
-		e = append(e, x)
+		if counter == 0 || i > 0 && e[i-1].name() >= string(actor) {
+			d.failAt(at, field, errors.New("entries not canonical (zero counter or unsorted)"))
+			break
+		}
+		// Interning straight from the input: no string is allocated for an
+		// actor already known.
+		e = append(e, entry{unique.Make(string(actor)), counter})
 	}
 	if len(e) == 0 {
 		return VV{}

@@ -3,7 +3,10 @@ package reconcile
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -123,4 +126,89 @@ func FuzzParseTimestamp(f *testing.F) {
 		require.NoError(t, j.UnmarshalJSON(bytes.Clone([]byte(`"`+ts.String()+`"`))))
 		require.Equal(t, ts, j)
 	})
+}
+
+// FuzzFormatValue checks the one-pass relaxed rendering of FormatValue against
+// a reference that re-emits every token through encoding/json's Decoder, over
+// any JSON value the fuzzer finds.
+func FuzzFormatValue(f *testing.F) {
+	for _, s := range []string{`{"name":"Alice","ver":3}`, `[1,{"a b":[],"_x-1":{"":null}},"x,y:z"]`, `{"k":"\"}{,:\\","$":true,"9":1.5e300}`, `"<&>\u2028"`, `{}`, `[[],[{}]]`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var v any
+		if json.Unmarshal([]byte(s), &v) != nil {
+			return
+		}
+		if str, ok := v.(string); ok { // strings are quoted Go-style, not as JSON
+			require.Equal(t, strconv.Quote(str), FormatValue(v))
+			return
+		}
+		b, err := json.Marshal(v)
+		require.NoError(t, err)
+		var want strings.Builder
+		require.NoError(t, relaxReference(&want, json.NewDecoder(bytes.NewReader(b))))
+		require.Equal(t, want.String(), FormatValue(v))
+	})
+}
+
+// relaxReference re-emits one JSON value token by token with bare keys and
+// ", " / ": " separators.
+func relaxReference(w *strings.Builder, d *json.Decoder) error {
+	d.UseNumber()
+	tok, err := d.Token()
+	if err != nil {
+		return err
+	}
+	return relaxReferenceToken(w, d, tok)
+}
+
+func relaxReferenceToken(w *strings.Builder, d *json.Decoder, tok json.Token) error {
+	switch t := tok.(type) {
+	case json.Delim:
+		closing := map[json.Delim]byte{'{': '}', '[': ']'}[t]
+		w.WriteByte(byte(t))
+		for i := 0; d.More(); i++ {
+			if i > 0 {
+				w.WriteString(", ")
+			}
+			if t == '{' {
+				k, err := d.Token()
+				if err != nil {
+					return err
+				}
+				key, _ := k.(string)
+				if bareKey([]byte(key)) {
+					w.WriteString(key)
+				} else {
+					b, _ := json.Marshal(key)
+					w.Write(b)
+				}
+				w.WriteString(": ")
+			}
+			v, err := d.Token()
+			if err != nil {
+				return err
+			}
+			if err := relaxReferenceToken(w, d, v); err != nil {
+				return err
+			}
+		}
+		if _, err := d.Token(); err != nil {
+			return err
+		}
+		w.WriteByte(closing)
+	case string:
+		b, _ := json.Marshal(t)
+		w.Write(b)
+	case json.Number:
+		w.WriteString(t.String())
+	case bool:
+		w.WriteString(strconv.FormatBool(t))
+	case nil:
+		w.WriteString("null")
+	default:
+		return fmt.Errorf("unexpected token %v", tok)
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -118,6 +119,9 @@ type Policy[T any] interface {
 // candidates are the distinct input versions in audit order.
 type candidates[T any] struct {
 	vs []versionKey[T]
+	// reused are the dots that two or more distinct versions carry, in dot
+	// order, once per extra version.
+	reused []Dot
 }
 
 // step is what one policy made of a candidate subset.
@@ -134,11 +138,36 @@ func newCandidates[T any](versions []Version[T]) *candidates[T] {
 			var zero T
 			v.Value = zero
 		}
-		vs = append(vs, keyed(v))
+		vs = append(vs, versionKey[T]{Version: v})
+	}
+	// Only versions that share a dot need a digest: to drop exact duplicates and
+	// to order a reused dot's versions. compareLWW reaches the digest only when
+	// the dots are equal, so the others never need one.
+	c := &candidates[T]{}
+	slices.SortFunc(vs, func(a, b versionKey[T]) int { return a.Dot.Compare(b.Dot) })
+	for i := 0; i < len(vs); {
+		j := i + 1
+		for j < len(vs) && vs[j].Dot == vs[i].Dot {
+			j++
+		}
+		if j-i > 1 {
+			run := vs[i:j]
+			for k := range run {
+				run[k].digest = versionDigest(run[k].Version)
+			}
+			slices.SortFunc(run, func(a, b versionKey[T]) int { return cmp.Compare(a.digest, b.digest) })
+			n := len(slices.CompactFunc(run, func(a, b versionKey[T]) bool { return a.digest == b.digest }))
+			for range n - 1 {
+				c.reused = append(c.reused, run[0].Dot)
+			}
+			vs = slices.Delete(vs, i+n, j)
+			j = i + n
+		}
+		i = j
 	}
 	slices.SortFunc(vs, func(a, b versionKey[T]) int { c, _ := compareLWW(a, b, false); return c })
-	vs = slices.CompactFunc(vs, func(a, b versionKey[T]) bool { return a.Dot == b.Dot && a.digest == b.digest })
-	return &candidates[T]{vs: vs}
+	c.vs = vs
+	return c
 }
 
 // resolve runs p over versions and assembles the decision.
@@ -206,12 +235,8 @@ func (c *candidates[T]) warnings(s step[T]) []Warning {
 			}
 		}
 	}
-	byDot := slices.Clone(c.vs)
-	slices.SortStableFunc(byDot, func(a, b versionKey[T]) int { return a.Dot.Compare(b.Dot) })
-	for i := 1; i < len(byDot); i++ {
-		if byDot[i].Dot == byDot[i-1].Dot {
-			ws = append(ws, Warning{Kind: WarnDotReuse, Message: "dot reuse: two different versions carry dot " + byDot[i].Dot.String() + "; an actor lost its history", Dots: []Dot{byDot[i].Dot}})
-		}
+	for _, d := range c.reused {
+		ws = append(ws, Warning{Kind: WarnDotReuse, Message: "dot reuse: two different versions carry dot " + d.String() + "; an actor lost its history", Dots: []Dot{d}})
 	}
 	for i, v := range c.vs {
 		if v.Skewed() {

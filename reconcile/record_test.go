@@ -379,3 +379,139 @@ func TestReplicaCollectAndPrune(t *testing.T) {
 	}
 	assert.Equal(t, map[string]int{"j": 1, "k": 1}, got)
 }
+
+// TestReplicaEpochRuleGuards covers each guard of the epoch rule on its own, in
+// a restarted replica, with or without its persisted epoch counter: whatever
+// epochs of its own it can see in the local record or the client's context, it
+// must not reuse a dot an earlier incarnation issued.
+func TestReplicaEpochRuleGuards(t *testing.T) {
+	clk := NewHLC(func() time.Time { return time.Unix(1, 0) })
+	rec := func(clock VV, dots ...Dot) Record[string] {
+		var vs []Version[string]
+		for _, d := range dots {
+			vs = append(vs, Version[string]{Dot: d, Node: "N1", Value: d.String(), Timestamp: Unix(1, 0)})
+		}
+		r, err := RecordOf(clock, vs...)
+		require.NoError(t, err)
+		return r
+	}
+	for _, c := range []struct {
+		name       string
+		firstEpoch uint64
+		otherFirst bool // the restarted replica first writes another key
+		local      Record[string]
+		ctx        VV
+		want       string
+	}{
+		{
+			// Restarted with its persisted counter: epoch 1 is an earlier
+			// incarnation's, below FirstEpoch.
+			name:       "epoch below FirstEpoch",
+			firstEpoch: 2,
+			otherFirst: true,
+			local:      rec(NewVV(Entry{"N1#1", 1}), Dot{"N1#1", 1}),
+			ctx:        NewVV(Entry{"N1#1", 1}),
+			want:       "N1#3",
+		},
+		{
+			// Epoch 0 of the local record is not one this incarnation started.
+			name:  "own epoch of an earlier incarnation",
+			local: rec(NewVV(Entry{"N1#0", 1}), Dot{"N1#0", 1}),
+			ctx:   NewVV(Entry{"N1#0", 1}),
+			want:  "N1#1",
+		},
+		{
+			// This incarnation started epoch 0 (for another key), but the client
+			// has seen more of N1#0 for this key than the local record holds.
+			name:       "context ahead of the local record",
+			otherFirst: true,
+			local:      rec(NewVV(Entry{"N1#0", 1}), Dot{"N1#0", 1}),
+			ctx:        NewVV(Entry{"N1#0", 2}),
+			want:       "N1#1",
+		},
+		{
+			// The client has seen a newer epoch of this node for this key.
+			name:       "newer epoch in the context",
+			otherFirst: true,
+			local:      rec(NewVV(Entry{"N1#0", 1}), Dot{"N1#0", 1}),
+			ctx:        NewVV(Entry{"N1#0", 1}, Entry{"N1#3", 1}),
+			want:       "N1#4",
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			n, err := NewReplica[string]("N1", ReplicaOptions{Clock: clk, FirstEpoch: c.firstEpoch})
+			require.NoError(t, err)
+			if c.otherFirst {
+				v, _, err := n.Put("other", Context{}, Version[string]{Value: "o"})
+				require.NoError(t, err)
+				require.Equal(t, ActorID("N1", c.firstEpoch), v.Dot.Actor)
+			}
+			n.Merge("k", c.local)
+			v, _, err := n.Put("k", Context{Clock: c.ctx}, Version[string]{Value: "new"})
+			require.NoError(t, err)
+			assert.Equal(t, c.want, v.Dot.Actor)
+		})
+	}
+}
+
+// TestReplicaRestartWithoutEpochCounterLosesNoWrite is kv679 end to end: N1
+// writes twice, a peer supersedes the second write, N1 loses its data and
+// restarts without its epoch counter from a stale copy. Its next write must
+// reach the peer as a sibling instead of being taken for the superseded one.
+func TestReplicaRestartWithoutEpochCounterLosesNoWrite(t *testing.T) {
+	clk := NewHLC(func() time.Time { return time.Unix(1, 0) })
+	n1, _ := NewReplica[string]("N1", ReplicaOptions{Clock: clk})
+	peer, _ := NewReplica[string]("P", ReplicaOptions{Clock: clk})
+	_, _, err := n1.Put("k", Context{}, Version[string]{Value: "a"})
+	require.NoError(t, err)
+	stale, _ := n1.Get("k")
+	_, _, err = n1.Put("k", stale.Context(), Version[string]{Value: "b"})
+	require.NoError(t, err)
+	rec, _ := n1.Get("k")
+	peer.Merge("k", rec)
+	_, _, err = peer.Put("k", rec.Context(), Version[string]{Value: "c"}) // supersedes b
+	require.NoError(t, err)
+
+	n1, _ = NewReplica[string]("N1", ReplicaOptions{Clock: clk}) // data and counter lost
+	n1.Merge("k", stale)
+	d, _, err := n1.Put("k", stale.Context(), Version[string]{Value: "d"})
+	require.NoError(t, err)
+	assert.NotEqual(t, Dot{"N1#0", 2}, d.Dot, "the superseded write's dot")
+	rec, _ = n1.Get("k")
+	peer.Merge("k", rec)
+	got, _ := peer.Get("k")
+	var vals []string
+	for _, v := range got.Versions() {
+		vals = append(vals, v.Value)
+	}
+	assert.ElementsMatch(t, []string{"c", "d"}, vals)
+}
+
+// TestCollectNeedsCausalStability: every known replica's clock must cover a
+// tombstone before it is collected, also when no replica holds anything live
+// that the tombstone lacks.
+func TestCollectNeedsCausalStability(t *testing.T) {
+	late := Unix(1000, 0)
+	r, _ := put(t, Record[string]{}, "a", Context{}, Version[string]{Deleted: true, Timestamp: Unix(1, 0)})
+	_, gone := r.Collect(Meet(r.Frontier(), Record[string]{}.Frontier()), late, time.Second)
+	assert.False(t, gone, "a known replica that has not seen the delete at all")
+
+	peer, _ := put(t, Record[string]{}, "b", Context{}, Version[string]{Deleted: true, Timestamp: Unix(1, 0)})
+	both := Sync(r, peer) // two concurrent deletes; peer has seen only its own
+	_, gone = both.Collect(Meet(both.Frontier(), peer.Frontier()), late, time.Second)
+	assert.False(t, gone, "a known replica that has seen only one of the deletes")
+	_, gone = both.Collect(Meet(both.Frontier(), Sync(peer, both).Frontier()), late, time.Second)
+	assert.True(t, gone, "once it has seen both")
+}
+
+// TestPruneKeepsOwnLiveActors: Prune folds in the record's own frontier, so an
+// actor whose version is live here keeps its clock entry even when the given
+// frontier (from peers that superseded that version) would allow pruning it.
+func TestPruneKeepsOwnLiveActors(t *testing.T) {
+	r, _ := put(t, Record[string]{}, "x#1", Context{}, Version[string]{Value: "v"})
+	peer, _ := put(t, r, "p#1", r.Context(), Version[string]{Value: "w"}) // supersedes x#1:1
+	pruned, gone := r.Prune(peer.Frontier())
+	assert.Empty(t, gone)
+	_, err := RecordOf(pruned.Clock(), pruned.Versions()...)
+	assert.NoError(t, err, "every version's dot is still covered by the clock")
+}

@@ -55,10 +55,11 @@ func keyed[T any](v Version[T]) versionKey[T] {
 }
 
 // versionDigest digests everything in a version but its dot, so two stored
-// versions with one dot are the same write exactly when their digests match.
+// versions with one dot are the same write exactly when their digests match:
+// the first 8 bytes of a SHA-256 over the fields and the value's canonical bytes.
 func versionDigest[T any](v Version[T]) uint64 {
-	h := sha256.New()
-	var b []byte
+	var buf [128]byte
+	b := buf[:0]
 	b = binary.AppendVarint(b, v.Timestamp.Wall)
 	b = binary.AppendUvarint(b, uint64(v.Timestamp.Logical))
 	b = binary.AppendVarint(b, v.Follows.Wall)
@@ -69,12 +70,10 @@ func versionDigest[T any](v Version[T]) uint64 {
 	if v.Deleted {
 		b = append(b, 1)
 	} else {
-		b = append(b, 0)
-		b = append(b, canonicalBytes(v.Value)...)
+		b = appendCanonical(append(b, 0), v.Value)
 	}
-	h.Write(b)
-	var sum [sha256.Size]byte
-	return binary.BigEndian.Uint64(h.Sum(sum[:0]))
+	sum := sha256.Sum256(b)
+	return binary.BigEndian.Uint64(sum[:8])
 }
 
 // compareStored orders stored versions by dot, then digest (two versions with one
@@ -145,11 +144,18 @@ func compareLWW[T any](a, b versionKey[T], priorityFirst bool) (int, tieRule) {
 
 // label returns the audit label of the i-th version: A..Z, then AA, AB, ...
 func label(i int) string {
-	s := ""
-	for i++; i > 0; i = (i - 1) / 26 {
-		s = string(rune('A'+(i-1)%26)) + s
+	if i < 26 {
+		return letters[i : i+1]
 	}
-	return s
+	var b [16]byte
+	k := len(b)
+	for i++; i > 0; i = (i - 1) / 26 {
+		k--
+		b[k] = 'A' + byte((i-1)%26)
+	}
+	return string(b[k:])
 }
+
+const letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,10 +1,12 @@
 package reconcile
 
 import (
+	"cmp"
 	"iter"
 	"slices"
 	"strconv"
 	"strings"
+	"unique"
 )
 
 // Ordering is the causal relation between two version vectors.
@@ -49,33 +51,39 @@ type Entry struct {
 // zero counters, because a missing entry means zero. Two vectors that record the
 // same events are therefore identical entry for entry, and nothing depends on map
 // iteration order. The zero VV is the empty vector.
+//
+// Actor names are interned (package unique) when a vector is built from strings
+// (NewVV, With, decoding), so the walks of Compare, Merge and Meet tell equal
+// actors apart by a pointer comparison instead of comparing bytes.
 type VV struct {
-	e []Entry
+	e []entry
 }
+
+// entry is an [Entry] with its actor interned.
+type entry struct {
+	actor   unique.Handle[string]
+	counter uint64
+}
+
+func (x entry) name() string { return x.actor.Value() }
 
 // NewVV returns the vector holding entries, in canonical form: sorted by actor, a
 // repeated actor keeps its highest counter, and zero counters are dropped.
 func NewVV(entries ...Entry) VV {
-	e := make([]Entry, 0, len(entries))
+	e := make([]entry, 0, len(entries))
 	for _, x := range entries {
 		if x.Counter != 0 {
-			e = append(e, x)
+			e = append(e, entry{unique.Make(x.Actor), x.Counter})
 		}
 	}
-	slices.SortFunc(e, func(a, b Entry) int {
-		if c := strings.Compare(a.Actor, b.Actor); c != 0 {
+	slices.SortFunc(e, func(a, b entry) int {
+		if c := strings.Compare(a.name(), b.name()); c != 0 {
 			return c
 		}
 		// Highest counter first so the dedup below keeps it.
-		switch {
-		case a.Counter > b.Counter:
-			return -1
-		case a.Counter < b.Counter:
-			return 1
-		}
-		return 0
+		return cmp.Compare(b.counter, a.counter)
 	})
-	e = slices.CompactFunc(e, func(a, b Entry) bool { return a.Actor == b.Actor })
+	e = slices.CompactFunc(e, func(a, b entry) bool { return a.actor == b.actor })
 	if len(e) == 0 {
 		return VV{}
 	}
@@ -88,13 +96,13 @@ func (v VV) Len() int { return len(v.e) }
 // Get returns actor's counter, zero when the vector has no entry for it.
 func (v VV) Get(actor string) uint64 {
 	if i, ok := v.find(actor); ok {
-		return v.e[i].Counter
+		return v.e[i].counter
 	}
 	return 0
 }
 
 func (v VV) find(actor string) (int, bool) {
-	return slices.BinarySearchFunc(v.e, actor, func(e Entry, a string) int { return strings.Compare(e.Actor, a) })
+	return slices.BinarySearchFunc(v.e, actor, func(e entry, a string) int { return strings.Compare(e.name(), a) })
 }
 
 // With returns a copy of v with actor's counter set to counter (zero removes it).
@@ -102,7 +110,7 @@ func (v VV) With(actor string, counter uint64) VV {
 	i, ok := v.find(actor)
 	switch {
 	case ok && counter == 0:
-		e := make([]Entry, 0, len(v.e)-1)
+		e := make([]entry, 0, len(v.e)-1)
 		e = append(append(e, v.e[:i]...), v.e[i+1:]...)
 		if len(e) == 0 {
 			return VV{}
@@ -110,13 +118,13 @@ func (v VV) With(actor string, counter uint64) VV {
 		return VV{e: e}
 	case ok:
 		e := slices.Clone(v.e)
-		e[i].Counter = counter
+		e[i].counter = counter
 		return VV{e: e}
 	case counter == 0:
 		return v
 	}
-	e := make([]Entry, 0, len(v.e)+1)
-	e = append(append(append(e, v.e[:i]...), Entry{actor, counter}), v.e[i:]...)
+	e := make([]entry, 0, len(v.e)+1)
+	e = append(append(append(e, v.e[:i]...), entry{unique.Make(actor), counter}), v.e[i:]...)
 	return VV{e: e}
 }
 
@@ -134,23 +142,41 @@ func (v VV) Add(d Dot) VV {
 
 // Compare returns the causal relation of v to o: Before when o descends from v,
 // After when v descends from o, Equal, or Concurrent. A missing entry counts as
-// zero. It does not allocate; it walks both vectors once.
+// zero. It does not allocate; it walks both vectors once, comparing actor names
+// only where the two actor sets differ.
 func (v VV) Compare(o VV) Ordering {
 	a, b := v.e, o.e
 	var lt, gt bool // v has an entry below o's / above o's
 	i, j := 0, 0
+	if len(a) == len(b) {
+		// The common case: one actor set, walked in lockstep until it differs.
+		for ; i < len(a); i++ {
+			x, y := &a[i], &b[i]
+			if x.actor != y.actor {
+				break
+			}
+			if x.counter != y.counter {
+				if x.counter < y.counter {
+					lt = true
+				} else {
+					gt = true
+				}
+				if lt && gt {
+					return Concurrent
+				}
+			}
+		}
+		j = i
+	}
 	for i < len(a) && j < len(b) {
 		x, y := &a[i], &b[j]
 		switch {
-		case x.Actor == y.Actor: // the common case: one actor set
-			if x.Counter < y.Counter {
-				lt = true
-			} else if x.Counter > y.Counter {
-				gt = true
-			}
+		case x.actor == y.actor:
+			lt = lt || x.counter < y.counter
+			gt = gt || x.counter > y.counter
 			i++
 			j++
-		case x.Actor < y.Actor: // o's entry is zero
+		case x.name() < y.name(): // o's entry is zero
 			gt = true
 			i++
 		default:
@@ -186,6 +212,14 @@ func (v VV) Descends(o VV) bool {
 // Dominates reports whether v strictly descends from o (v > o).
 func (v VV) Dominates(o VV) bool { return v.Compare(o) == After }
 
+// compareActors orders two entries by actor name; equal handles are equal names.
+func compareActors(x, y entry) int {
+	if x.actor == y.actor {
+		return 0
+	}
+	return strings.Compare(x.name(), y.name())
+}
+
 // Merge returns the least vector that descends from both v and o: the entrywise
 // maximum. When one side already descends from the other it is returned as is,
 // without allocating.
@@ -197,12 +231,12 @@ func (v VV) Merge(o VV) VV {
 		return o
 	}
 	a, b := v.e, o.e
-	e := make([]Entry, 0, max(len(a), len(b))+min(len(a), len(b))/2)
+	e := make([]entry, 0, max(len(a), len(b))+min(len(a), len(b))/2)
 	i, j := 0, 0
 	for i < len(a) && j < len(b) {
-		switch c := strings.Compare(a[i].Actor, b[j].Actor); {
+		switch c := compareActors(a[i], b[j]); {
 		case c == 0:
-			e = append(e, Entry{a[i].Actor, max(a[i].Counter, b[j].Counter)})
+			e = append(e, entry{a[i].actor, max(a[i].counter, b[j].counter)})
 			i++
 			j++
 		case c < 0:
@@ -222,12 +256,12 @@ func (v VV) Merge(o VV) VV {
 // every replica has seen each event it records.
 func (v VV) Meet(o VV) VV {
 	a, b := v.e, o.e
-	var e []Entry
+	var e []entry
 	i, j := 0, 0
 	for i < len(a) && j < len(b) {
-		switch c := strings.Compare(a[i].Actor, b[j].Actor); {
+		switch c := compareActors(a[i], b[j]); {
 		case c == 0:
-			e = append(e, Entry{a[i].Actor, min(a[i].Counter, b[j].Counter)})
+			e = append(e, entry{a[i].actor, min(a[i].counter, b[j].counter)})
 			i++
 			j++
 		case c < 0:
@@ -246,7 +280,7 @@ func (v VV) Without(actor string) VV { return v.With(actor, 0) }
 func (v VV) All() iter.Seq2[string, uint64] {
 	return func(yield func(string, uint64) bool) {
 		for _, x := range v.e {
-			if !yield(x.Actor, x.Counter) {
+			if !yield(x.name(), x.counter) {
 				return
 			}
 		}
@@ -254,7 +288,16 @@ func (v VV) All() iter.Seq2[string, uint64] {
 }
 
 // Entries returns a copy of the entries in canonical order.
-func (v VV) Entries() []Entry { return slices.Clone(v.e) }
+func (v VV) Entries() []Entry {
+	if len(v.e) == 0 {
+		return nil
+	}
+	out := make([]Entry, len(v.e))
+	for i, x := range v.e {
+		out[i] = Entry{x.name(), x.counter}
+	}
+	return out
+}
 
 // String renders v as {A:3, B:1} in canonical order; actors that are not plain
 // words are quoted.
@@ -265,9 +308,9 @@ func (v VV) String() string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(quoteWord(x.Actor))
+		b.WriteString(quoteWord(x.name()))
 		b.WriteByte(':')
-		b.WriteString(strconv.FormatUint(x.Counter, 10))
+		b.WriteString(strconv.FormatUint(x.counter, 10))
 	}
 	b.WriteByte('}')
 	return b.String()

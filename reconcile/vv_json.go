@@ -13,12 +13,12 @@ func (v VV) MarshalJSON() ([]byte, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		k, err := json.Marshal(x.Actor)
+		k, err := json.Marshal(x.name())
 		if err != nil {
 			return nil, err
 		}
 		b = append(append(b, k...), ':')
-		b = strconv.AppendUint(b, x.Counter, 10)
+		b = strconv.AppendUint(b, x.counter, 10)
 	}
 	return append(b, '}'), nil
 }
