@@ -59,11 +59,15 @@
 // that every replica renders byte for byte the same.
 //
 //	merged := reconcile.Sync(replicaA, replicaB)            // siblings kept, nothing lost
-//	d := reconcile.LWW().Resolve(merged.Versions())          // winner, discarded, warnings
+//	d := reconcile.LWW[User]().Resolve(merged.Versions())    // winner, discarded, warnings
 //	fmt.Println(d.Audit("user:1001"))
 //
 // # Programs
 //
 // The examples directory has one program per job (go run ./examples/NAME); the
-// README lists them.
+// README lists them. examples/diagnose puts the packages together: given pool
+// manifests and stores, captures, logs and replicated records (and optionally
+// the live link), it groups what every package finds by conflicted address and
+// says how sure it is and what to do. The sketches above are compiled in
+// example_test.go, so they follow the API.
 package addrguard
