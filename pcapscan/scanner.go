@@ -163,7 +163,7 @@ func New(opts Options) *Scanner {
 	s.reqDone = func(_ *uint64, e *reqEntry) { s.reqFinding(e) }
 	s.reqs = newTable(n, evictWith(s, s.reqDone))
 	s.dhcp = newTable(n/16, evictWith(s, s.dhcpFinding))
-	s.dups = make([]dupEntry, 2*n)
+	s.dups = largeSlice[dupEntry](2 * n)
 	s.arpDone, s.ipDone, s.flowDone = s.arpFindings, s.ipFindings, s.flowFindings
 	s.spoofDone, s.dhcpDone = s.spoofFinding, s.dhcpFinding
 	return s

@@ -44,7 +44,7 @@ func newTable[K comparable, V any](n int, evict func(*K, *V)) *table[K, V] {
 		n = ways
 	}
 	size := 1 << bits.Len(uint(n-1))
-	return &table[K, V]{buckets: make([]bucket, size/ways), slots: make([]slot[K, V], size),
+	return &table[K, V]{buckets: largeSlice[bucket](size / ways), slots: largeSlice[slot[K, V]](size),
 		mask: uint64(size/ways - 1), evict: evict}
 }
 
