@@ -25,6 +25,6 @@ func largeSlice[T any](n int) []T {
 	}
 	b := make([]byte, size+hugePage)
 	off := int(-uintptr(unsafe.Pointer(unsafe.SliceData(b))) & (hugePage - 1))
-	_ = syscall.Madvise(b[off:], 14) // MADV_HUGEPAGE
+	_ = syscall.Madvise(b[off:], syscall.MADV_HUGEPAGE)
 	return unsafe.Slice((*T)(unsafe.Pointer(&b[off])), n)
 }

@@ -113,9 +113,11 @@ func (t *table[K, V]) each(f func(*K, *V) bool) {
 // len reports the number of slots, used or not.
 func (t *table[K, V]) len() int { return len(t.slots) }
 
+// reset empties the table. Only the tags are cleared: a slot whose tag is 0
+// is never read, and upsert writes the key and a zero value when it takes
+// one, so clearing the slots too (most of the table's memory) would be wasted.
 func (t *table[K, V]) reset() {
 	clear(t.buckets)
-	clear(t.slots)
 }
 
 // Hashing: keys are mixed with a fixed multiply-xorshift so that runs are
