@@ -268,9 +268,8 @@ func (s *Scanner) spoofEntry(k spoofKey, victim mac, ts int64) *spoofEntry {
 // nextHop records that routed traffic for remote went through m.
 func (s *Scanner) nextHop(seg segment, remote ipaddr, m mac, ts int64, frame uint64) {
 	k := addrKey{seg, remote}
-	h := k.hash()
-	s.remote.add(h)
-	pe, _ := s.paths.upsert(h, k, ts)
+	s.remote.add(k.filterHash())
+	pe, _ := s.paths.upsert(k.hash(), k, ts)
 	if pe.set && pe.nh != m && ts-pe.ts <= int64(s.o.Window) {
 		s.nextHopMoved(seg, remote, pe.nh, m, pe.frame, pe.ts, ts, frame)
 	}

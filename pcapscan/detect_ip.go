@@ -85,7 +85,7 @@ func (s *Scanner) onIP(p *Packet, ts int64) {
 	if f.hasDst && !f.dst.isMulticast() && validUnicast(ip.dst) {
 		// Outbound traffic to an address known to be remote shows its next hop.
 		k := addrKey{seg, ip.dst}
-		if h := k.hash(); s.remote.has(h) && s.paths.get(h, k) != nil {
+		if s.remote.has(k.filterHash()) && s.paths.get(k.hash(), k) != nil {
 			s.nextHop(seg, ip.dst, f.dst, ts, p.Frame)
 		}
 	}

@@ -142,16 +142,27 @@ func mix(h, v uint64) uint64 {
 	return h ^ h>>29
 }
 
+// hashAddr mixes an address into h: one word for an IPv4 address (whose
+// first eight bytes are zero), two for others.
 func hashAddr(h uint64, b ipaddr) uint64 {
-	return mix(mix(h, binary.LittleEndian.Uint64(b[:8])), binary.LittleEndian.Uint64(b[8:]))
+	if hi := binary.LittleEndian.Uint64(b[:8]); hi != 0 {
+		h = mix(h, hi)
+	}
+	return mix(h, binary.LittleEndian.Uint64(b[8:]))
 }
 
 func hashMAC(h uint64, m mac) uint64 {
 	return mix(h, uint64(m[0])|uint64(m[1])<<8|uint64(m[2])<<16|uint64(m[3])<<24|uint64(m[4])<<32|uint64(m[5])<<40)
 }
 
+// hashSeg starts the hash of a key on segment s. The Linux ifindex, set only
+// by SLL2 captures, takes a word of its own when it is not zero.
 func hashSeg(s segment) uint64 {
-	return mix(mix(0x51ed27, uint64(s.ifindex)), uint64(s.iface)<<32|uint64(s.vlan)<<16|uint64(s.outer))
+	h := uint64(0x51ed27)
+	if s.ifindex != 0 {
+		h = mix(h, uint64(s.ifindex))
+	}
+	return mix(h, uint64(s.iface)<<32|uint64(s.vlan)<<16|uint64(s.outer))
 }
 
 func hashBytes(b []byte) uint64 {
@@ -163,6 +174,15 @@ func hashBytes(b []byte) uint64 {
 	var tail [8]byte
 	copy(tail[:], b)
 	return final(mix(mix(h, binary.LittleEndian.Uint64(tail[:])), 0x2545f491))
+}
+
+// filterHash is a cheap hash of k for a bitset, which reads its top 16 bits:
+// one multiplication, as every packet tests its destination against the
+// remote set.
+func (k addrKey) filterHash() uint64 {
+	lo, hi := binary.LittleEndian.Uint64(k.addr[8:]), binary.LittleEndian.Uint64(k.addr[:8])
+	seg := uint64(k.seg.ifindex)<<32 ^ uint64(k.seg.iface)<<24 ^ uint64(k.seg.vlan)<<12 ^ uint64(k.seg.outer)
+	return (lo ^ bits.RotateLeft64(hi, 31) ^ seg) * 0x9e3779b97f4a7c15
 }
 
 // bitset is a 64 Ki-bit set of hash values, 8 KiB, small enough to stay in the
