@@ -50,10 +50,19 @@ func newTable[K comparable, V any](n int, evict func(*K, *V)) *table[K, V] {
 
 func tagOf(h uint64) uint32 { return uint32(h>>32) | 1 }
 
+// wayOf is the slot of its bucket a key takes when that slot is free, and so
+// the one looked at first. Reading its tag and its key do not depend on each
+// other, so the processor fetches both lines at once instead of reading the
+// tags, searching them and only then fetching the slot.
+func wayOf(h uint64) int { return int(h>>61) & (ways - 1) }
+
 // get returns the value for key, or nil.
 func (t *table[K, V]) get(h uint64, key K) *V {
 	bi, tag := int(h&t.mask), tagOf(h)
 	bk, sl := &t.buckets[bi], t.slots[bi*ways:bi*ways+ways]
+	if w := wayOf(h); bk.tags[w] == tag && sl[w].key == key {
+		return &sl[w].val
+	}
 	for i, tg := range bk.tags {
 		if tg == tag && sl[i].key == key {
 			return &sl[i].val
@@ -68,21 +77,30 @@ func (t *table[K, V]) upsert(h uint64, key K, now int64) (*V, bool) {
 	bi, tag := int(h&t.mask), tagOf(h)
 	bk, sl := &t.buckets[bi], t.slots[bi*ways:bi*ways+ways]
 	use := useTime(now)
+	w := wayOf(h)
+	if bk.tags[w] == tag && sl[w].key == key {
+		bk.lasts[w] = use
+		return &sl[w].val, false
+	}
 	for i, tg := range bk.tags {
 		if tg == tag && sl[i].key == key {
 			bk.lasts[i] = use
 			return &sl[i].val, false
 		}
 	}
-	// The first empty slot, else the one used least recently.
-	victim := 0
-	for i, tg := range bk.tags {
-		if tg == 0 {
-			victim = i
-			break
-		}
-		if int32(bk.lasts[i]-bk.lasts[victim]) < 0 {
-			victim = i
+	// The key's own way when free, else the first empty slot, else the one
+	// used least recently.
+	victim := w
+	if bk.tags[w] != 0 {
+		victim = 0
+		for i, tg := range bk.tags {
+			if tg == 0 {
+				victim = i
+				break
+			}
+			if int32(bk.lasts[i]-bk.lasts[victim]) < 0 {
+				victim = i
+			}
 		}
 	}
 	s := &sl[victim]
