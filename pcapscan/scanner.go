@@ -137,13 +137,16 @@ type Scanner struct {
 	reqDone   func(*uint64, *reqEntry)
 
 	// scratch, reused for every frame
-	f   frame
-	ip  ipPacket
-	tcp tcpSegment
-	udp udpDatagram
-	icm icmpMessage
-	ar  arpPacket
-	dh  dhcpMessage
+	fk   flowKey // TCP flow of the frame, its hash and direction
+	fh   uint64
+	fdir int
+	f    frame
+	ip   ipPacket
+	tcp  tcpSegment
+	udp  udpDatagram
+	icm  icmpMessage
+	ar   arpPacket
+	dh   dhcpMessage
 }
 
 // New returns a Scanner with opts (zero fields take their defaults).
@@ -415,7 +418,12 @@ func current[K interface {
 	comparable
 	hash() uint64
 }, V any, PV entry[V]](s *Scanner, t *table[K, V], k K, ts int64, done func(*K, *V)) *V {
-	v, fresh := t.upsert(k.hash(), k, ts)
+	return currentHashed[K, V, PV](s, t, k, k.hash(), ts, done)
+}
+
+// currentHashed is current with the key's hash already computed.
+func currentHashed[K comparable, V any, PV entry[V]](s *Scanner, t *table[K, V], k K, h uint64, ts int64, done func(*K, *V)) *V {
+	v, fresh := t.upsert(h, k, ts)
 	if !fresh && PV(v).lastSeen() < ts-int64(s.o.Window) {
 		if done != nil {
 			kk := k
