@@ -59,19 +59,18 @@ func tagOf(h uint64) uint32 { return uint32(h>>32) | 1 }
 func wayOf(h uint64) int { return int(h>>61) & (ways - 1) }
 
 // touch starts fetching what a lookup of h reads first, the bucket and the
-// first two cache lines of the key's own way, and returns at once: a lookup
+// first two cache lines of the key's own slot, and returns at once: a lookup
 // made a little later, after other work, then finds them in the cache or on
 // their way, and the cache misses of several tables overlap instead of
-// following one another. (What it reads goes to t.sink, so that the compiler
-// keeps the loads; nothing waits for them.)
+// following one another.
 func (t *table[K, V]) touch(h uint64) {
 	bi, w := int(h&t.mask), wayOf(h)
-	sl := &t.slots[bi*ways+w]
-	v := t.buckets[bi].tags[w] + *(*uint32)(unsafe.Pointer(sl))
-	if unsafe.Sizeof(*sl) >= 128 {
-		v += *(*uint32)(unsafe.Add(unsafe.Pointer(sl), 64))
+	sl := unsafe.Pointer(&t.slots[bi*ways+w])
+	prefetch(unsafe.Pointer(&t.buckets[bi]))
+	prefetch(sl)
+	if unsafe.Sizeof(t.slots[0]) >= 128 {
+		prefetch(unsafe.Add(sl, 64))
 	}
-	t.sink += v
 }
 
 // get returns the value for key, or nil.
