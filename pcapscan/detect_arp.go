@@ -213,7 +213,7 @@ type spoofKey struct {
 	by   mac
 }
 
-func (k spoofKey) hash() uint64 { return final(hashMAC(hashAddr(hashSeg(k.seg), k.addr), k.by)) }
+func (k spoofKey) hash() uint64 { return hashMAC(hashAddr(hashSeg(k.seg), k.addr), k.by) }
 
 // spoofEntry accumulates the evidence of one takeover.
 type spoofEntry struct {

@@ -15,7 +15,7 @@ type flowKey struct {
 }
 
 func (k flowKey) hash() uint64 {
-	return final(mix(hashAddr(hashAddr(0xf10, k.a), k.b), uint64(k.pa)<<16|uint64(k.pb)))
+	return mix(hashAddr(hashAddr(0xf10, k.a), k.b), uint64(k.pa)<<16|uint64(k.pb))
 }
 
 // less orders two ends of a flow (as bytes.Compare would the addresses).

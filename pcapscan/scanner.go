@@ -455,7 +455,7 @@ type addrKey struct {
 	addr ipaddr
 }
 
-func (k addrKey) hash() uint64 { return final(hashAddr(hashSeg(k.seg), k.addr)) }
+func (k addrKey) hash() uint64 { return hashAddr(hashSeg(k.seg), k.addr) }
 
 // macKey identifies a MAC on a segment.
 type macKey struct {
@@ -463,7 +463,7 @@ type macKey struct {
 	m   mac
 }
 
-func (k macKey) hash() uint64 { return final(hashMAC(hashSeg(k.seg), k.m)) }
+func (k macKey) hash() uint64 { return hashMAC(hashSeg(k.seg), k.m) }
 
 // base fills the fields every address finding shares.
 func (k addrKey) base(kind Kind) Finding {

@@ -15,16 +15,15 @@ import (
 type table[K comparable, V any] struct {
 	buckets []bucket
 	slots   []slot[K, V]
-	mask    uint64
+	shift   uint8        // 64 - log2(len(buckets)): the bucket is h >> shift
 	evict   func(*K, *V) // called before a slot in use is overwritten
-	sink    uint32       // where touch puts what it reads
 }
 
 const ways = 8
 
 // bucket is the index of ways slots, 64 bytes.
 type bucket struct {
-	tags  [ways]uint32 // 0: empty slot; else high hash bits with the low bit set
+	tags  [ways]uint32 // 0: empty slot; else low hash bits with the low bit set
 	lasts [ways]uint32 // coarse time of last use (useUnit), for eviction
 }
 
@@ -47,16 +46,21 @@ func newTable[K comparable, V any](n int, evict func(*K, *V)) *table[K, V] {
 	}
 	size := 1 << bits.Len(uint(n-1))
 	return &table[K, V]{buckets: largeSlice[bucket](size / ways), slots: largeSlice[slot[K, V]](size),
-		mask: uint64(size/ways - 1), evict: evict}
+		shift: uint8(64 - bits.Len(uint(size/ways-1))), evict: evict}
 }
 
-func tagOf(h uint64) uint32 { return uint32(h>>32) | 1 }
+// bucketOf picks a bucket by the top bits of h, the best mixed ones of a
+// multiplicative hash (a shift of 64 leaves 0: a table of one bucket).
+func (t *table[K, V]) bucketOf(h uint64) int { return int(h >> t.shift) }
+
+func tagOf(h uint64) uint32 { return uint32(h) | 1 }
 
 // wayOf is the slot of its bucket a key takes when that slot is free, and so
-// the one looked at first. Reading its tag and its key do not depend on each
-// other, so the processor fetches both lines at once instead of reading the
-// tags, searching them and only then fetching the slot.
-func wayOf(h uint64) int { return int(h>>61) & (ways - 1) }
+// the one looked at first (the three hash bits below those of the bucket).
+// Reading its tag and its key do not depend on each other, so the processor
+// fetches both lines at once instead of reading the tags, searching them and
+// only then fetching the slot.
+func (t *table[K, V]) wayOf(h uint64) int { return int(h>>(t.shift-3)) & (ways - 1) }
 
 // touch starts fetching what a lookup of h reads first, the bucket and the
 // first two cache lines of the key's own slot, and returns at once: a lookup
@@ -64,7 +68,7 @@ func wayOf(h uint64) int { return int(h>>61) & (ways - 1) }
 // their way, and the cache misses of several tables overlap instead of
 // following one another.
 func (t *table[K, V]) touch(h uint64) {
-	bi, w := int(h&t.mask), wayOf(h)
+	bi, w := t.bucketOf(h), t.wayOf(h)
 	sl := unsafe.Pointer(&t.slots[bi*ways+w])
 	prefetch(unsafe.Pointer(&t.buckets[bi]))
 	prefetch(sl)
@@ -75,9 +79,9 @@ func (t *table[K, V]) touch(h uint64) {
 
 // get returns the value for key, or nil.
 func (t *table[K, V]) get(h uint64, key K) *V {
-	bi, tag := int(h&t.mask), tagOf(h)
+	bi, tag := t.bucketOf(h), tagOf(h)
 	bk, sl := &t.buckets[bi], t.slots[bi*ways:bi*ways+ways]
-	if w := wayOf(h); bk.tags[w] == tag && sl[w].key == key {
+	if w := t.wayOf(h); bk.tags[w] == tag && sl[w].key == key {
 		return &sl[w].val
 	}
 	for i, tg := range bk.tags {
@@ -91,10 +95,10 @@ func (t *table[K, V]) get(h uint64, key K) *V {
 // upsert returns the value for key, inserting a zero value (and reporting true)
 // when it is absent. now stamps the slot for eviction.
 func (t *table[K, V]) upsert(h uint64, key K, now int64) (*V, bool) {
-	bi, tag := int(h&t.mask), tagOf(h)
+	bi, tag := t.bucketOf(h), tagOf(h)
 	bk, sl := &t.buckets[bi], t.slots[bi*ways:bi*ways+ways]
 	use := useTime(now)
-	w := wayOf(h)
+	w := t.wayOf(h)
 	if bk.tags[w] == tag && sl[w].key == key {
 		bk.lasts[w] = use
 		return &sl[w].val, false
@@ -157,10 +161,13 @@ func (t *table[K, V]) reset() {
 
 // Hashing: keys are mixed with a fixed multiply-xorshift so that runs are
 // reproducible (eviction order, and so the output, does not depend on a seed).
-// mix chains the words of a key; final then spreads every input bit over the
-// whole word, since tables pick a bucket by the low bits and a multiplication
-// only carries bits upwards (without it, IPv4 addresses that differ in their
-// last three bytes all fell into one bucket).
+// mix chains the words of a key. A multiplication only carries bits upwards,
+// so the top bits of the result depend on every input bit and the low ones
+// only on the low input bits: tables pick the bucket and the way by the top
+// bits (picked by the low bits, IPv4 addresses that differ in their last
+// three bytes all fell into one bucket), and use the low bits, into which
+// mix's final shift folds the high ones, only as tags. final spreads every
+// bit over the whole word, for uses that need the low bits too.
 
 // final is the finaliser of MurmurHash3 (fmix64).
 func final(h uint64) uint64 {
