@@ -144,6 +144,7 @@ func BenchmarkObserve(b *testing.B) {
 	b.SetBytes(total)
 	b.ReportAllocs()
 	lap := 0
+	cpu0 := cpuTime()
 	for b.Loop() {
 		// Keep time moving forward from one pass to the next.
 		lap++
@@ -156,6 +157,7 @@ func BenchmarkObserve(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(pkts))*float64(b.N)/b.Elapsed().Seconds(), "packets/s")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(len(pkts))/float64(b.N), "ns/packet")
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(len(pkts))/float64(b.N), "cpu-ns/packet")
 }
 
 // peakEnv asks the test binary, run as a child process, to do one job and

@@ -176,7 +176,7 @@ func (s *Scanner) onUDP(p *Packet, ts int64) {
 // dhcpKey is a segment as a table key.
 type dhcpKey segment
 
-func (k dhcpKey) hash() uint64 { return final(hashSeg(segment(k))) }
+func (k dhcpKey) hash() uint64 { return hashSeg(segment(k)) }
 
 func (s *Scanner) dhcpFinding(kk *dhcpKey, e *dhcpEntry) {
 	k := (*segment)(kk)

@@ -213,7 +213,7 @@ type spoofKey struct {
 	by   mac
 }
 
-func (k spoofKey) hash() uint64 { return final(hashMAC(hashAddr(hashSeg(k.seg), k.addr), k.by)) }
+func (k spoofKey) hash() uint64 { return hashMAC(hashAddr(hashSeg(k.seg), k.addr), k.by) }
 
 // spoofEntry accumulates the evidence of one takeover.
 type spoofEntry struct {
@@ -268,9 +268,8 @@ func (s *Scanner) spoofEntry(k spoofKey, victim mac, ts int64) *spoofEntry {
 // nextHop records that routed traffic for remote went through m.
 func (s *Scanner) nextHop(seg segment, remote ipaddr, m mac, ts int64, frame uint64) {
 	k := addrKey{seg, remote}
-	h := k.hash()
-	s.remote.add(h)
-	pe, _ := s.paths.upsert(h, k, ts)
+	s.remote.add(k.filterHash())
+	pe, _ := s.paths.upsert(k.hash(), k, ts)
 	if pe.set && pe.nh != m && ts-pe.ts <= int64(s.o.Window) {
 		s.nextHopMoved(seg, remote, pe.nh, m, pe.frame, pe.ts, ts, frame)
 	}

@@ -65,17 +65,37 @@ func (s *Scanner) onIP(p *Packet, ts int64) {
 			}
 		}
 	}
+	// Start fetching the flow's and the source's table entries, so that
+	// their cache misses overlap with each other and with the duplicate
+	// check's.
+	if tcpOK {
+		t := &s.tcp
+		s.fk, s.fdir = flowKey{ip.src, ip.dst, t.sport, t.dport}, 0
+		if less(ip.dst, t.dport, ip.src, t.sport) {
+			s.fk, s.fdir = flowKey{ip.dst, ip.src, t.dport, t.sport}, 1
+		}
+		s.fh = s.fk.hash()
+		s.flows.touch(s.fh)
+	}
+	seg := f.seg
+	routed := !initialTTL(ip.ttl)
+	srcOK := f.hasSrc && !f.src.isMulticast() && validUnicast(ip.src)
+	var srcKey addrKey
+	var srcHash uint64
+	if srcOK && !routed {
+		srcKey = addrKey{seg, ip.src}
+		srcHash = srcKey.hash()
+		s.ips.touch(srcHash)
+	}
 	if s.duplicate(ip, f, sig, ts) {
 		s.stats.Duplicates++
 		return
 	}
-	seg := f.seg
-	routed := !initialTTL(ip.ttl)
-	if f.hasSrc && !f.src.isMulticast() && validUnicast(ip.src) {
+	if srcOK {
 		if routed {
 			s.nextHop(seg, ip.src, f.src, ts, p.Frame)
 		} else {
-			e := current(s, s.ips, addrKey{seg, ip.src}, ts, s.ipDone)
+			e := currentHashed(s, s.ips, srcKey, srcHash, ts, s.ipDone)
 			e.src.add(f.src, ts, p.Frame, evIPSource)
 			if icmpOK && (s.icm.typ == icmpEchoReply && !v6 || s.icm.typ == icmp6EchoReply && v6) {
 				s.onEchoReply(e, f.src, ts, p.Frame)
@@ -85,7 +105,7 @@ func (s *Scanner) onIP(p *Packet, ts int64) {
 	if f.hasDst && !f.dst.isMulticast() && validUnicast(ip.dst) {
 		// Outbound traffic to an address known to be remote shows its next hop.
 		k := addrKey{seg, ip.dst}
-		if h := k.hash(); s.remote.has(h) && s.paths.get(h, k) != nil {
+		if s.remote.has(k.filterHash()) && s.paths.get(k.hash(), k) != nil {
 			s.nextHop(seg, ip.dst, f.dst, ts, p.Frame)
 		}
 	}

@@ -15,7 +15,7 @@ type flowKey struct {
 }
 
 func (k flowKey) hash() uint64 {
-	return final(mix(hashAddr(hashAddr(0xf10, k.a), k.b), uint64(k.pa)<<16|uint64(k.pb)))
+	return mix(hashAddr(hashAddr(0xf10, k.a), k.b), uint64(k.pa)<<16|uint64(k.pb))
 }
 
 // less orders two ends of a flow (as bytes.Compare would the addresses).
@@ -86,12 +86,8 @@ func (f *flowState) lastSeen() int64 { return f.last }
 func seqLT(a, b uint32) bool { return int32(a-b) < 0 }
 
 func (s *Scanner) onTCP(p *Packet, ts int64) {
-	t, ip := &s.tcp, &s.ip
-	k, dir := flowKey{ip.src, ip.dst, t.sport, t.dport}, 0
-	if less(ip.dst, t.dport, ip.src, t.sport) {
-		k, dir = flowKey{ip.dst, ip.src, t.dport, t.sport}, 1
-	}
-	fl := current(s, s.flows, k, ts, s.flowDone)
+	t, k, dir := &s.tcp, s.fk, s.fdir // set by onIP
+	fl := currentHashed(s, s.flows, k, s.fh, ts, s.flowDone)
 	if fl.first == 0 {
 		fl.first, fl.client, fl.seg = ts, -1, s.f.seg
 	}

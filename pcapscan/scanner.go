@@ -137,13 +137,16 @@ type Scanner struct {
 	reqDone   func(*uint64, *reqEntry)
 
 	// scratch, reused for every frame
-	f   frame
-	ip  ipPacket
-	tcp tcpSegment
-	udp udpDatagram
-	icm icmpMessage
-	ar  arpPacket
-	dh  dhcpMessage
+	fk   flowKey // TCP flow of the frame, its hash and direction
+	fh   uint64
+	fdir int
+	f    frame
+	ip   ipPacket
+	tcp  tcpSegment
+	udp  udpDatagram
+	icm  icmpMessage
+	ar   arpPacket
+	dh   dhcpMessage
 }
 
 // New returns a Scanner with opts (zero fields take their defaults).
@@ -163,7 +166,7 @@ func New(opts Options) *Scanner {
 	s.reqDone = func(_ *uint64, e *reqEntry) { s.reqFinding(e) }
 	s.reqs = newTable(n, evictWith(s, s.reqDone))
 	s.dhcp = newTable(n/16, evictWith(s, s.dhcpFinding))
-	s.dups = make([]dupEntry, 2*n)
+	s.dups = largeSlice[dupEntry](2 * n)
 	s.arpDone, s.ipDone, s.flowDone = s.arpFindings, s.ipFindings, s.flowFindings
 	s.spoofDone, s.dhcpDone = s.spoofFinding, s.dhcpFinding
 	return s
@@ -415,7 +418,12 @@ func current[K interface {
 	comparable
 	hash() uint64
 }, V any, PV entry[V]](s *Scanner, t *table[K, V], k K, ts int64, done func(*K, *V)) *V {
-	v, fresh := t.upsert(k.hash(), k, ts)
+	return currentHashed[K, V, PV](s, t, k, k.hash(), ts, done)
+}
+
+// currentHashed is current with the key's hash already computed.
+func currentHashed[K comparable, V any, PV entry[V]](s *Scanner, t *table[K, V], k K, h uint64, ts int64, done func(*K, *V)) *V {
+	v, fresh := t.upsert(h, k, ts)
 	if !fresh && PV(v).lastSeen() < ts-int64(s.o.Window) {
 		if done != nil {
 			kk := k
@@ -447,7 +455,7 @@ type addrKey struct {
 	addr ipaddr
 }
 
-func (k addrKey) hash() uint64 { return final(hashAddr(hashSeg(k.seg), k.addr)) }
+func (k addrKey) hash() uint64 { return hashAddr(hashSeg(k.seg), k.addr) }
 
 // macKey identifies a MAC on a segment.
 type macKey struct {
@@ -455,7 +463,7 @@ type macKey struct {
 	m   mac
 }
 
-func (k macKey) hash() uint64 { return final(hashMAC(hashSeg(k.seg), k.m)) }
+func (k macKey) hash() uint64 { return hashMAC(hashSeg(k.seg), k.m) }
 
 // base fills the fields every address finding shares.
 func (k addrKey) base(kind Kind) Finding {

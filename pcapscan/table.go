@@ -3,6 +3,7 @@ package pcapscan
 import (
 	"encoding/binary"
 	"math/bits"
+	"unsafe"
 )
 
 // table is a fixed-size, set-associative hash table: a key lives in one of the
@@ -14,7 +15,7 @@ import (
 type table[K comparable, V any] struct {
 	buckets []bucket
 	slots   []slot[K, V]
-	mask    uint64
+	shift   uint8        // 64 - log2(len(buckets)): the bucket is h >> shift
 	evict   func(*K, *V) // called before a slot in use is overwritten
 }
 
@@ -22,7 +23,7 @@ const ways = 8
 
 // bucket is the index of ways slots, 64 bytes.
 type bucket struct {
-	tags  [ways]uint32 // 0: empty slot; else high hash bits with the low bit set
+	tags  [ways]uint32 // 0: empty slot; else low hash bits with the low bit set
 	lasts [ways]uint32 // coarse time of last use (useUnit), for eviction
 }
 
@@ -44,16 +45,45 @@ func newTable[K comparable, V any](n int, evict func(*K, *V)) *table[K, V] {
 		n = ways
 	}
 	size := 1 << bits.Len(uint(n-1))
-	return &table[K, V]{buckets: make([]bucket, size/ways), slots: make([]slot[K, V], size),
-		mask: uint64(size/ways - 1), evict: evict}
+	return &table[K, V]{buckets: largeSlice[bucket](size / ways), slots: largeSlice[slot[K, V]](size),
+		shift: uint8(64 - bits.Len(uint(size/ways-1))), evict: evict}
 }
 
-func tagOf(h uint64) uint32 { return uint32(h>>32) | 1 }
+// bucketOf picks a bucket by the top bits of h, the best mixed ones of a
+// multiplicative hash (a shift of 64 leaves 0: a table of one bucket).
+func (t *table[K, V]) bucketOf(h uint64) int { return int(h >> t.shift) }
+
+func tagOf(h uint64) uint32 { return uint32(h) | 1 }
+
+// wayOf is the slot of its bucket a key takes when that slot is free, and so
+// the one looked at first (the three hash bits below those of the bucket).
+// Reading its tag and its key do not depend on each other, so the processor
+// fetches both lines at once instead of reading the tags, searching them and
+// only then fetching the slot.
+func (t *table[K, V]) wayOf(h uint64) int { return int(h>>(t.shift-3)) & (ways - 1) }
+
+// touch starts fetching what a lookup of h reads first, the bucket and the
+// first two cache lines of the key's own slot, and returns at once: a lookup
+// made a little later, after other work, then finds them in the cache or on
+// their way, and the cache misses of several tables overlap instead of
+// following one another.
+func (t *table[K, V]) touch(h uint64) {
+	bi, w := t.bucketOf(h), t.wayOf(h)
+	sl := unsafe.Pointer(&t.slots[bi*ways+w])
+	prefetch(unsafe.Pointer(&t.buckets[bi]))
+	prefetch(sl)
+	if unsafe.Sizeof(t.slots[0]) >= 128 {
+		prefetch(unsafe.Add(sl, 64))
+	}
+}
 
 // get returns the value for key, or nil.
 func (t *table[K, V]) get(h uint64, key K) *V {
-	bi, tag := int(h&t.mask), tagOf(h)
+	bi, tag := t.bucketOf(h), tagOf(h)
 	bk, sl := &t.buckets[bi], t.slots[bi*ways:bi*ways+ways]
+	if w := t.wayOf(h); bk.tags[w] == tag && sl[w].key == key {
+		return &sl[w].val
+	}
 	for i, tg := range bk.tags {
 		if tg == tag && sl[i].key == key {
 			return &sl[i].val
@@ -65,24 +95,33 @@ func (t *table[K, V]) get(h uint64, key K) *V {
 // upsert returns the value for key, inserting a zero value (and reporting true)
 // when it is absent. now stamps the slot for eviction.
 func (t *table[K, V]) upsert(h uint64, key K, now int64) (*V, bool) {
-	bi, tag := int(h&t.mask), tagOf(h)
+	bi, tag := t.bucketOf(h), tagOf(h)
 	bk, sl := &t.buckets[bi], t.slots[bi*ways:bi*ways+ways]
 	use := useTime(now)
+	w := t.wayOf(h)
+	if bk.tags[w] == tag && sl[w].key == key {
+		bk.lasts[w] = use
+		return &sl[w].val, false
+	}
 	for i, tg := range bk.tags {
 		if tg == tag && sl[i].key == key {
 			bk.lasts[i] = use
 			return &sl[i].val, false
 		}
 	}
-	// The first empty slot, else the one used least recently.
-	victim := 0
-	for i, tg := range bk.tags {
-		if tg == 0 {
-			victim = i
-			break
-		}
-		if int32(bk.lasts[i]-bk.lasts[victim]) < 0 {
-			victim = i
+	// The key's own way when free, else the first empty slot, else the one
+	// used least recently.
+	victim := w
+	if bk.tags[w] != 0 {
+		victim = 0
+		for i, tg := range bk.tags {
+			if tg == 0 {
+				victim = i
+				break
+			}
+			if int32(bk.lasts[i]-bk.lasts[victim]) < 0 {
+				victim = i
+			}
 		}
 	}
 	s := &sl[victim]
@@ -113,17 +152,22 @@ func (t *table[K, V]) each(f func(*K, *V) bool) {
 // len reports the number of slots, used or not.
 func (t *table[K, V]) len() int { return len(t.slots) }
 
+// reset empties the table. Only the tags are cleared: a slot whose tag is 0
+// is never read, and upsert writes the key and a zero value when it takes
+// one, so clearing the slots too (most of the table's memory) would be wasted.
 func (t *table[K, V]) reset() {
 	clear(t.buckets)
-	clear(t.slots)
 }
 
 // Hashing: keys are mixed with a fixed multiply-xorshift so that runs are
 // reproducible (eviction order, and so the output, does not depend on a seed).
-// mix chains the words of a key; final then spreads every input bit over the
-// whole word, since tables pick a bucket by the low bits and a multiplication
-// only carries bits upwards (without it, IPv4 addresses that differ in their
-// last three bytes all fell into one bucket).
+// mix chains the words of a key. A multiplication only carries bits upwards,
+// so the top bits of the result depend on every input bit and the low ones
+// only on the low input bits: tables pick the bucket and the way by the top
+// bits (picked by the low bits, IPv4 addresses that differ in their last
+// three bytes all fell into one bucket), and use the low bits, into which
+// mix's final shift folds the high ones, only as tags. final spreads every
+// bit over the whole word, for uses that need the low bits too.
 
 // final is the finaliser of MurmurHash3 (fmix64).
 func final(h uint64) uint64 {
@@ -140,16 +184,27 @@ func mix(h, v uint64) uint64 {
 	return h ^ h>>29
 }
 
+// hashAddr mixes an address into h: one word for an IPv4 address (whose
+// first eight bytes are zero), two for others.
 func hashAddr(h uint64, b ipaddr) uint64 {
-	return mix(mix(h, binary.LittleEndian.Uint64(b[:8])), binary.LittleEndian.Uint64(b[8:]))
+	if hi := binary.LittleEndian.Uint64(b[:8]); hi != 0 {
+		h = mix(h, hi)
+	}
+	return mix(h, binary.LittleEndian.Uint64(b[8:]))
 }
 
 func hashMAC(h uint64, m mac) uint64 {
 	return mix(h, uint64(m[0])|uint64(m[1])<<8|uint64(m[2])<<16|uint64(m[3])<<24|uint64(m[4])<<32|uint64(m[5])<<40)
 }
 
+// hashSeg starts the hash of a key on segment s. The Linux ifindex, set only
+// by SLL2 captures, takes a word of its own when it is not zero.
 func hashSeg(s segment) uint64 {
-	return mix(mix(0x51ed27, uint64(s.ifindex)), uint64(s.iface)<<32|uint64(s.vlan)<<16|uint64(s.outer))
+	h := uint64(0x51ed27)
+	if s.ifindex != 0 {
+		h = mix(h, uint64(s.ifindex))
+	}
+	return mix(h, uint64(s.iface)<<32|uint64(s.vlan)<<16|uint64(s.outer))
 }
 
 func hashBytes(b []byte) uint64 {
@@ -161,6 +216,15 @@ func hashBytes(b []byte) uint64 {
 	var tail [8]byte
 	copy(tail[:], b)
 	return final(mix(mix(h, binary.LittleEndian.Uint64(tail[:])), 0x2545f491))
+}
+
+// filterHash is a cheap hash of k for a bitset, which reads its top 16 bits:
+// one multiplication, as every packet tests its destination against the
+// remote set.
+func (k addrKey) filterHash() uint64 {
+	lo, hi := binary.LittleEndian.Uint64(k.addr[8:]), binary.LittleEndian.Uint64(k.addr[:8])
+	seg := uint64(k.seg.ifindex)<<32 ^ uint64(k.seg.iface)<<24 ^ uint64(k.seg.vlan)<<12 ^ uint64(k.seg.outer)
+	return (lo ^ bits.RotateLeft64(hi, 31) ^ seg) * 0x9e3779b97f4a7c15
 }
 
 // bitset is a 64 Ki-bit set of hash values, 8 KiB, small enough to stay in the
