@@ -352,6 +352,24 @@ func cut(s, prefix string) (string, bool) {
 	return s, false
 }
 
+// lastIndex is strings.LastIndex for the short separators the sshd
+// grammar looks for from the end (" from "): a backward scan comparing the
+// separator's second byte first, where strings.LastIndex rolls a hash over
+// every byte.
+func lastIndex(s, sep string) int {
+	n := len(sep)
+	if n < 2 {
+		return strings.LastIndex(s, sep)
+	}
+	c0, c1 := sep[0], sep[1]
+	for i := len(s) - n; i >= 0; i-- {
+		if s[i+1] == c1 && s[i] == c0 && s[i:i+n] == sep {
+			return i
+		}
+	}
+	return -1
+}
+
 // skipSpaces drops leading blanks.
 func skipSpaces(s string) string {
 	i := 0

@@ -513,7 +513,7 @@ func (a *Analyzer) sshd(rec *record, ns int64, line int64) {
 		src = c.src
 	}
 	user, hasUser := m.user, m.hasUser
-	if !hasUser && c != nil {
+	if !hasUser && c != nil && (!a.topOnly || a.h.Event != nil) { // only events and rules read it
 		if user, hasUser = c.user(); hasUser {
 			uh = a.userHash(user)
 		}

@@ -278,7 +278,7 @@ func classifySSHD(msg string, m *sshMatch) bool {
 		}
 	case 'B':
 		if r, ok := cut(s, "Bad protocol version identification '"); ok {
-			if i := strings.LastIndex(r, "' from "); i >= 0 {
+			if i := lastIndex(r, "' from "); i >= 0 {
 				if h, n, ok := parseHost(r[i+7:]); ok {
 					m.kind, m.host = KindBadProtocol, h
 					m.portAfter(r[i+7+n:])
@@ -475,7 +475,7 @@ func (m *sshMatch) tailOK(s string, g int) bool {
 func (m *sshMatch) greedyUserFrom(r string, g int) bool {
 	end := len(r)
 	for {
-		i := strings.LastIndex(r[:end], " from ")
+		i := lastIndex(r[:end], " from ")
 		if i < 0 {
 			return false
 		}
@@ -571,7 +571,7 @@ func (m *sshMatch) failed(r string) bool {
 	// otherwise the user runs to the last " from " and holds no colon
 	// (fail2ban lets anything without " from " follow; we want the end of
 	// the line or auth info, so "user x from" cannot make "from" the host)
-	if i := strings.LastIndex(rest, " from "); i > 0 && strings.IndexByte(rest[:i], ':') < 0 {
+	if i := lastIndex(rest, " from "); i > 0 && strings.IndexByte(rest[:i], ':') < 0 {
 		if h, p, tail, ok := hostAt(rest[i+6:]); ok && (strings.TrimSpace(tail) == "" || strings.HasPrefix(tail, ": ")) {
 			user := rest[:i]
 			user, _ = cut(user, "invalid user ")
@@ -672,7 +672,7 @@ func (m *sshMatch) receivedDisconnect(r string) bool {
 	m.preauth = strings.HasSuffix(trimSpacesRight(text), "[preauth]")
 	switch code {
 	case 3:
-		if i := strings.LastIndex(text, ": Auth fail"); i >= 0 && m.suffixEnd(text[i+len(": Auth fail"):]) {
+		if i := lastIndex(text, ": Auth fail"); i >= 0 && m.suffixEnd(text[i+len(": Auth fail"):]) {
 			m.kind = KindAuthFailDisconnect
 			return true
 		}
