@@ -90,6 +90,11 @@ func parseHost(s string) (host, int, bool) {
 		}
 		return host{Addr: a, Text: s[1:end]}, end + 1, true
 	}
+	// the common case first: a dotted quad that ends the host token is the
+	// token, and parseIP would read it the same way
+	if a, n, ok := ipv4Prefix(s); ok && (n == len(s) || !isHostByte(s[n])) {
+		return host{Addr: a, Text: s[:n]}, n, true
+	}
 	n := 0
 	for n < len(s) && isHostByte(s[n]) {
 		n++
@@ -231,17 +236,26 @@ func parseIPv6(s string) (netip.Addr, bool) {
 // parseIPv4 reads a dotted quad as netip.ParseAddr does (no leading zeros):
 // four fields of one to three digits, each read in one step.
 func parseIPv4(s string) (netip.Addr, bool) {
+	if a, n, ok := ipv4Prefix(s); ok && n == len(s) {
+		return a, true
+	}
+	return netip.Addr{}, false
+}
+
+// ipv4Prefix reads a dotted quad (as parseIPv4 does) at the start of s and
+// returns it with its length; what follows is not looked at.
+func ipv4Prefix(s string) (netip.Addr, int, bool) {
 	var b [4]byte
 	i := 0
 	for f := range 4 {
 		if f > 0 {
 			if i >= len(s) || s[i] != '.' {
-				return netip.Addr{}, false
+				return netip.Addr{}, 0, false
 			}
 			i++
 		}
 		if i >= len(s) || !isDigit(s[i]) {
-			return netip.Addr{}, false
+			return netip.Addr{}, 0, false
 		}
 		v := int(s[i] - '0')
 		i++
@@ -251,15 +265,12 @@ func parseIPv4(s string) (netip.Addr, bool) {
 				i++
 			}
 			if v > 255 {
-				return netip.Addr{}, false
+				return netip.Addr{}, 0, false
 			}
 		}
 		b[f] = byte(v)
 	}
-	if i != len(s) {
-		return netip.Addr{}, false
-	}
-	return netip.AddrFrom4(b), true
+	return netip.AddrFrom4(b), i, true
 }
 
 func isHexDigit(c byte) bool {

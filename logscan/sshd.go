@@ -541,7 +541,7 @@ func (m *sshMatch) failed(r string) bool {
 	}
 	if invalid {
 		u := rest[len("invalid user "):]
-		if i := strings.Index(u, " from "); i >= 0 {
+		if i := indexFrom(u); i >= 0 {
 			user := u[:i]
 			if h, p, tail, ok := hostAt(u[i+6:]); ok {
 				if user != "" && strings.IndexByte(user, ' ') < 0 {
@@ -579,6 +579,17 @@ func (m *sshMatch) failed(r string) bool {
 		}
 	}
 	return false
+}
+
+// indexFrom is strings.Index(s, " from ") made quick for the common case
+// of a user name without blanks: the first blank then starts the first
+// " from ", if it starts one.
+func indexFrom(s string) int {
+	sp := len(token(s))
+	if strings.HasPrefix(s[sp:], " from ") {
+		return sp
+	}
+	return strings.Index(s, " from ")
 }
 
 // invalidUser reads "USER from ADDR[ port N]" after "Invalid user ".
