@@ -384,6 +384,16 @@ func (a *Analyzer) internH(s string, h uint64) string {
 	return *e
 }
 
+// keepHostIn is dst = keepHost(*h) without building the value on the
+// stack first.
+func (a *Analyzer) keepHostIn(dst, h *host) {
+	if h.Addr.IsValid() {
+		dst.Addr, dst.Text = h.Addr, ""
+		return
+	}
+	*dst = host{Text: a.intern(clipKept(h.Text))}
+}
+
 // keepHost copies h for keeping: addresses need no text, names are interned.
 func (a *Analyzer) keepHost(h host) host {
 	if h.Addr.IsValid() {
@@ -429,7 +439,7 @@ func (a *Analyzer) parity(rec *record, m *sshMatch, uh uint64, v verdict, forget
 			c.matches = 0
 		}
 		if m.host.valid() {
-			c.src = a.keepHost(m.host)
+			a.keepHostIn(&c.src, &m.host)
 		}
 		if m.hasUser {
 			c.setUser(m.user)
@@ -450,7 +460,7 @@ func (a *Analyzer) parity(rec *record, m *sshMatch, uh uint64, v verdict, forget
 		}
 		c.userLen = -1
 		if m.host.valid() {
-			c.src = a.keepHost(m.host)
+			a.keepHostIn(&c.src, &m.host)
 		}
 		if m.hasUser {
 			c.setUser(m.user)
