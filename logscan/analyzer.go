@@ -384,22 +384,15 @@ func (a *Analyzer) internH(s string, h uint64) string {
 	return *e
 }
 
-// keepHostIn is dst = keepHost(*h) without building the value on the
-// stack first.
+// keepHostIn copies *h to *dst for keeping: addresses need no text, names
+// are interned. It writes in place: a host value built on the stack and
+// copied costs more than the rest of the connection logic.
 func (a *Analyzer) keepHostIn(dst, h *host) {
 	if h.Addr.IsValid() {
 		dst.Addr, dst.Text = h.Addr, ""
 		return
 	}
 	*dst = host{Text: a.intern(clipKept(h.Text))}
-}
-
-// keepHost copies h for keeping: addresses need no text, names are interned.
-func (a *Analyzer) keepHost(h host) host {
-	if h.Addr.IsValid() {
-		return host{Addr: h.Addr}
-	}
-	return host{Text: a.intern(clipKept(h.Text))}
 }
 
 func (a *Analyzer) connKey(rec *record) string {
