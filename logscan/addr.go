@@ -90,6 +90,11 @@ func parseHost(s string) (host, int, bool) {
 		}
 		return host{Addr: a, Text: s[1:end]}, end + 1, true
 	}
+	// the common case first: a dotted quad that ends the host token is the
+	// token, and parseIP would read it the same way
+	if a, n, ok := ipv4Prefix(s); ok && (n == len(s) || !isHostByte(s[n])) {
+		return host{Addr: a, Text: s[:n]}, n, true
+	}
 	n := 0
 	for n < len(s) && isHostByte(s[n]) {
 		n++
@@ -231,17 +236,26 @@ func parseIPv6(s string) (netip.Addr, bool) {
 // parseIPv4 reads a dotted quad as netip.ParseAddr does (no leading zeros):
 // four fields of one to three digits, each read in one step.
 func parseIPv4(s string) (netip.Addr, bool) {
+	if a, n, ok := ipv4Prefix(s); ok && n == len(s) {
+		return a, true
+	}
+	return netip.Addr{}, false
+}
+
+// ipv4Prefix reads a dotted quad (as parseIPv4 does) at the start of s and
+// returns it with its length; what follows is not looked at.
+func ipv4Prefix(s string) (netip.Addr, int, bool) {
 	var b [4]byte
 	i := 0
 	for f := range 4 {
 		if f > 0 {
 			if i >= len(s) || s[i] != '.' {
-				return netip.Addr{}, false
+				return netip.Addr{}, 0, false
 			}
 			i++
 		}
 		if i >= len(s) || !isDigit(s[i]) {
-			return netip.Addr{}, false
+			return netip.Addr{}, 0, false
 		}
 		v := int(s[i] - '0')
 		i++
@@ -251,15 +265,12 @@ func parseIPv4(s string) (netip.Addr, bool) {
 				i++
 			}
 			if v > 255 {
-				return netip.Addr{}, false
+				return netip.Addr{}, 0, false
 			}
 		}
 		b[f] = byte(v)
 	}
-	if i != len(s) {
-		return netip.Addr{}, false
-	}
-	return netip.AddrFrom4(b), true
+	return netip.AddrFrom4(b), i, true
 }
 
 func isHexDigit(c byte) bool {
@@ -350,6 +361,24 @@ func cut(s, prefix string) (string, bool) {
 		return s[len(prefix):], true
 	}
 	return s, false
+}
+
+// lastIndex is strings.LastIndex for the short separators the sshd
+// grammar looks for from the end (" from "): a backward scan comparing the
+// separator's second byte first, where strings.LastIndex rolls a hash over
+// every byte.
+func lastIndex(s, sep string) int {
+	n := len(sep)
+	if n < 2 {
+		return strings.LastIndex(s, sep)
+	}
+	c0, c1 := sep[0], sep[1]
+	for i := len(s) - n; i >= 0; i-- {
+		if s[i+1] == c1 && s[i] == c0 && s[i:i+n] == sep {
+			return i
+		}
+	}
+	return -1
 }
 
 // skipSpaces drops leading blanks.

@@ -384,12 +384,15 @@ func (a *Analyzer) internH(s string, h uint64) string {
 	return *e
 }
 
-// keepHost copies h for keeping: addresses need no text, names are interned.
-func (a *Analyzer) keepHost(h host) host {
+// keepHostIn copies *h to *dst for keeping: addresses need no text, names
+// are interned. It writes in place: a host value built on the stack and
+// copied costs more than the rest of the connection logic.
+func (a *Analyzer) keepHostIn(dst, h *host) {
 	if h.Addr.IsValid() {
-		return host{Addr: h.Addr}
+		dst.Addr, dst.Text = h.Addr, ""
+		return
 	}
-	return host{Text: a.intern(clipKept(h.Text))}
+	*dst = host{Text: a.intern(clipKept(h.Text))}
 }
 
 func (a *Analyzer) connKey(rec *record) string {
@@ -429,7 +432,7 @@ func (a *Analyzer) parity(rec *record, m *sshMatch, uh uint64, v verdict, forget
 			c.matches = 0
 		}
 		if m.host.valid() {
-			c.src = a.keepHost(m.host)
+			a.keepHostIn(&c.src, &m.host)
 		}
 		if m.hasUser {
 			c.setUser(m.user)
@@ -450,7 +453,7 @@ func (a *Analyzer) parity(rec *record, m *sshMatch, uh uint64, v verdict, forget
 		}
 		c.userLen = -1
 		if m.host.valid() {
-			c.src = a.keepHost(m.host)
+			a.keepHostIn(&c.src, &m.host)
 		}
 		if m.hasUser {
 			c.setUser(m.user)
@@ -513,7 +516,7 @@ func (a *Analyzer) sshd(rec *record, ns int64, line int64) {
 		src = c.src
 	}
 	user, hasUser := m.user, m.hasUser
-	if !hasUser && c != nil {
+	if !hasUser && c != nil && (!a.topOnly || a.h.Event != nil) { // only events and rules read it
 		if user, hasUser = c.user(); hasUser {
 			uh = a.userHash(user)
 		}

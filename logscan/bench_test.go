@@ -381,17 +381,21 @@ func BenchmarkStageHeader(b *testing.B) {
 	tc := newTimeCtx(time.UTC, time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
 	var rec record
 	b.ReportAllocs()
+	cpu := startCPU()
 	for b.Loop() {
 		tc.parseHeader(failLineText, &rec)
 	}
+	cpu.report(b, 0, 0)
 }
 
 func BenchmarkStageClassify(b *testing.B) {
 	var m sshMatch
 	b.ReportAllocs()
+	cpu := startCPU()
 	for b.Loop() {
 		classifySSHD(failMsg, &m)
 	}
+	cpu.report(b, 0, 0)
 }
 
 func BenchmarkStageFailureLine(b *testing.B) {
@@ -407,10 +411,12 @@ func BenchmarkStageFailureLine(b *testing.B) {
 			line := []byte(failLineText)
 			b.ReportAllocs()
 			n := int64(0)
+			cpu := startCPU()
 			for b.Loop() {
 				n++
 				an.line(line, n)
 			}
+			cpu.report(b, 0, 0)
 		})
 	}
 }

@@ -326,3 +326,20 @@ func FuzzParseIPv4(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLastIndex: lastIndex agrees with strings.LastIndex, indexFrom with
+// strings.Index.
+func FuzzLastIndex(f *testing.F) {
+	f.Add("root from 192.0.2.1 from x from 198.51.100.1 port 2 ssh2", " from ")
+	f.Add("aaa", "a")
+	f.Add("", "ab")
+	f.Add("a\tb from c from d", "x")
+	f.Fuzz(func(t *testing.T, s, sep string) {
+		if got, want := lastIndex(s, sep), strings.LastIndex(s, sep); got != want {
+			t.Fatalf("lastIndex(%q, %q) = %d, strings.LastIndex says %d", s, sep, got, want)
+		}
+		if got, want := indexFrom(s), strings.Index(s, " from "); got != want {
+			t.Fatalf("indexFrom(%q) = %d, strings.Index says %d", s, got, want)
+		}
+	})
+}

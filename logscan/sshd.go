@@ -278,7 +278,7 @@ func classifySSHD(msg string, m *sshMatch) bool {
 		}
 	case 'B':
 		if r, ok := cut(s, "Bad protocol version identification '"); ok {
-			if i := strings.LastIndex(r, "' from "); i >= 0 {
+			if i := lastIndex(r, "' from "); i >= 0 {
 				if h, n, ok := parseHost(r[i+7:]); ok {
 					m.kind, m.host = KindBadProtocol, h
 					m.portAfter(r[i+7+n:])
@@ -475,7 +475,7 @@ func (m *sshMatch) tailOK(s string, g int) bool {
 func (m *sshMatch) greedyUserFrom(r string, g int) bool {
 	end := len(r)
 	for {
-		i := strings.LastIndex(r[:end], " from ")
+		i := lastIndex(r[:end], " from ")
 		if i < 0 {
 			return false
 		}
@@ -507,6 +507,23 @@ func (m *sshMatch) lazyUserFrom(r string, g int) bool {
 	}
 }
 
+// hostAt reads "ADDR( port N| on S){0,2}( sshN)?" at the start of s into
+// m.host and m.port and returns the rest. It writes m in place, where a
+// host returned through a closure and then copied into m cost a tenth of
+// the line.
+func (m *sshMatch) hostAt(s string) (string, bool) {
+	h, n, ok := parseHost(s)
+	if !ok {
+		return "", false
+	}
+	m.host = h
+	s = s[n:]
+	p, k := onPortOpt(s)
+	m.port = p
+	s = s[k:]
+	return s[sshVersion(s):], true
+}
+
 // failed reads "METHOD for [invalid user ]USER from ADDR [port N] [sshN][: INFO]".
 func (m *sshMatch) failed(r string) bool {
 	method := token(r)
@@ -522,35 +539,25 @@ func (m *sshMatch) failed(r string) bool {
 	if method == "publickey" && !invalid {
 		kind = KindFailedPublickey
 	}
-	// hostAt parses "ADDR( port N| on S){0,2}( sshN)?" and returns the rest.
-	hostAt := func(s string) (host, uint16, string, bool) {
-		h, n, ok := parseHost(s)
-		if !ok {
-			return host{}, 0, "", false
-		}
-		s = s[n:]
-		p, k := onPortOpt(s)
-		s = s[k:]
-		s = s[sshVersion(s):]
-		return h, p, s, true
-	}
-	set := func(user string, h host, p uint16, info string) bool {
-		m.kind, m.host, m.port, m.user, m.hasUser = kind, h, p, user, true
+	// each reading below that parses an address (m.hostAt) sets m.host and
+	// m.port; set fills in the rest when the reading holds
+	set := func(user, info string) bool {
+		m.kind, m.user, m.hasUser = kind, user, true
 		m.field1, m.field2 = user, info
 		return true
 	}
 	if invalid {
 		u := rest[len("invalid user "):]
-		if i := strings.Index(u, " from "); i >= 0 {
+		if i := indexFrom(u); i >= 0 {
 			user := u[:i]
-			if h, p, tail, ok := hostAt(u[i+6:]); ok {
+			if tail, ok := m.hostAt(u[i+6:]); ok {
 				if user != "" && strings.IndexByte(user, ' ') < 0 {
 					if info, ok := cut(tail, ": "); ok {
-						return set(user, h, p, info)
+						return set(user, info)
 					}
 				}
 				if strings.TrimSpace(tail) == "" {
-					return set(user, h, p, "")
+					return set(user, "")
 				}
 			}
 		}
@@ -558,27 +565,38 @@ func (m *sshMatch) failed(r string) bool {
 	// a user without blanks followed by auth info or by nothing (the
 	// common case: read the address once, not again below)
 	if sp := strings.IndexByte(rest, ' '); sp > 0 && strings.HasPrefix(rest[sp:], " from ") {
-		if h, p, tail, ok := hostAt(rest[sp+6:]); ok {
+		if tail, ok := m.hostAt(rest[sp+6:]); ok {
 			if info, ok := cut(tail, ": "); ok {
-				return set(rest[:sp], h, p, info)
+				return set(rest[:sp], info)
 			}
 			// what the rule below finds when this " from " is the last
 			if strings.TrimSpace(tail) == "" && strings.IndexByte(rest[:sp], ':') < 0 && !strings.Contains(rest[sp+5:], " from ") {
-				return set(rest[:sp], h, p, "")
+				return set(rest[:sp], "")
 			}
 		}
 	}
 	// otherwise the user runs to the last " from " and holds no colon
 	// (fail2ban lets anything without " from " follow; we want the end of
 	// the line or auth info, so "user x from" cannot make "from" the host)
-	if i := strings.LastIndex(rest, " from "); i > 0 && strings.IndexByte(rest[:i], ':') < 0 {
-		if h, p, tail, ok := hostAt(rest[i+6:]); ok && (strings.TrimSpace(tail) == "" || strings.HasPrefix(tail, ": ")) {
+	if i := lastIndex(rest, " from "); i > 0 && strings.IndexByte(rest[:i], ':') < 0 {
+		if tail, ok := m.hostAt(rest[i+6:]); ok && (strings.TrimSpace(tail) == "" || strings.HasPrefix(tail, ": ")) {
 			user := rest[:i]
 			user, _ = cut(user, "invalid user ")
-			return set(user, h, p, "")
+			return set(user, "")
 		}
 	}
 	return false
+}
+
+// indexFrom is strings.Index(s, " from ") made quick for the common case
+// of a user name without blanks: the first blank then starts the first
+// " from ", if it starts one.
+func indexFrom(s string) int {
+	sp := len(token(s))
+	if strings.HasPrefix(s[sp:], " from ") {
+		return sp
+	}
+	return strings.Index(s, " from ")
 }
 
 // invalidUser reads "USER from ADDR[ port N]" after "Invalid user ".
@@ -672,7 +690,7 @@ func (m *sshMatch) receivedDisconnect(r string) bool {
 	m.preauth = strings.HasSuffix(trimSpacesRight(text), "[preauth]")
 	switch code {
 	case 3:
-		if i := strings.LastIndex(text, ": Auth fail"); i >= 0 && m.suffixEnd(text[i+len(": Auth fail"):]) {
+		if i := lastIndex(text, ": Auth fail"); i >= 0 && m.suffixEnd(text[i+len(": Auth fail"):]) {
 			m.kind = KindAuthFailDisconnect
 			return true
 		}

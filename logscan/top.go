@@ -3,6 +3,7 @@ package logscan
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"io"
 	"net/netip"
 	"slices"
@@ -50,16 +51,48 @@ func itoa64(v int64) string {
 }
 
 // topTable counts failures per source, exactly for up to max sources;
-// failures of further sources are counted in other.
+// failures of further sources are counted in other. IPv4 sources, the
+// bulk of any log, live in a table of their own keyed by the four bytes:
+// its slots are a third of the size, so more of it stays in cache, and a
+// key compares in one instruction.
 type topTable struct {
-	idx   *index[srcKey, int64] // counts live in the index slots: one memory access per failure
+	v4    *index[uint32, int64]
+	idx   *index[srcKey, int64] // IPv6 addresses and names; counts live in the slots
 	max   int
 	other int64
 }
 
 func (t *topTable) add(h host) { t.addN(h, 1) }
 
+func (t *topTable) len() int {
+	n := 0
+	if t.v4 != nil {
+		n += t.v4.len()
+	}
+	if t.idx != nil {
+		n += t.idx.len()
+	}
+	return n
+}
+
 func (t *topTable) addN(h host, n int64) {
+	if h.Addr.Is4() {
+		if t.v4 == nil {
+			t.v4 = newIndex[uint32, int64](hashV4)
+		}
+		b := h.Addr.As4()
+		k := binary.BigEndian.Uint32(b[:])
+		if p := t.v4.ref(k); p != nil {
+			*p += n
+			return
+		}
+		if t.len() >= t.max {
+			t.other += n
+			return
+		}
+		t.v4.put(k, n)
+		return
+	}
 	if !h.valid() {
 		return
 	}
@@ -71,7 +104,7 @@ func (t *topTable) addN(h host, n int64) {
 		*p += n
 		return
 	}
-	if t.idx.len() >= t.max {
+	if t.len() >= t.max {
 		t.other += n
 		return
 	}
@@ -81,20 +114,32 @@ func (t *topTable) addN(h host, n int64) {
 	t.idx.put(k, n)
 }
 
+func hashV4(k uint32) uint64 { return mix64(uint64(k) | 4<<32) }
+
 // rows returns the n largest rows (all when n <= 0), largest first, ties in
 // address order.
 func (t *topTable) rows(n int) []SourceCount {
-	if t.idx == nil {
+	if t.len() == 0 {
 		return nil
 	}
-	out := make([]SourceCount, 0, t.idx.len())
-	t.idx.each(func(k srcKey, n int64) {
-		if k.addr.IsValid() {
-			out = append(out, SourceCount{Src: k.addr, SrcText: k.addr.String(), Count: n})
-		} else {
-			out = append(out, SourceCount{SrcText: k.name, Count: n})
-		}
-	})
+	out := make([]SourceCount, 0, t.len())
+	if t.v4 != nil {
+		t.v4.each(func(k uint32, n int64) {
+			var b [4]byte
+			binary.BigEndian.PutUint32(b[:], k)
+			a := netip.AddrFrom4(b)
+			out = append(out, SourceCount{Src: a, SrcText: a.String(), Count: n})
+		})
+	}
+	if t.idx != nil {
+		t.idx.each(func(k srcKey, n int64) {
+			if k.addr.IsValid() {
+				out = append(out, SourceCount{Src: k.addr, SrcText: k.addr.String(), Count: n})
+			} else {
+				out = append(out, SourceCount{SrcText: k.name, Count: n})
+			}
+		})
+	}
 	slices.SortFunc(out, func(x, y SourceCount) int {
 		if c := cmp.Compare(y.Count, x.Count); c != 0 {
 			return c
