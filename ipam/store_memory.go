@@ -879,6 +879,17 @@ func (sh *ownerShard) upsert(h uint64, owner string, p ownerPos) (uint32, bool) 
 // writeOne replaces owner's record with the single lease e (gen > 0) at
 // revision rev; p is find's result if valid, and there is room.
 func (sh *ownerShard) writeOne(h uint64, owner string, p ownerPos, rev uint64, e leaseEntry) {
+	if p.valid && !p.found {
+		// A new owner: add hands out a zeroed slot with nothing aside, so
+		// it is only written. (Reading it first would wait for the cache
+		// miss that writing leaves to the store buffer.)
+		slot, ok := sh.add(h, owner, p)
+		if ok {
+			s := sh.slot(slot)
+			s.rev, s.one = rev, e
+		}
+		return
+	}
 	slot, ok := sh.upsert(h, owner, p)
 	if !ok {
 		return // commitPages or allocateOne checked room
