@@ -651,6 +651,23 @@ func (sh *ownerShard) slot(i uint32) *ownerSlot {
 // spares most comparisons of strings.
 func ownerTag(h32 uint32) uint32 { return h32 >> (32 - 7) }
 
+// prefetchNext starts loading the slot add will hand out next, so that the
+// next new owner of the shard does not wait for it: slots are reused from
+// the free list and handed out in order, but the shards' streams of slots
+// interleave too thinly for the hardware to follow.
+func (sh *ownerShard) prefetchNext() {
+	slot := sh.used
+	if n := len(sh.free); n > 0 {
+		slot = sh.free[n-1]
+	}
+	c, i := int(slot>>ownerChunkBits), int(slot&(ownerChunk-1))
+	if c < len(sh.chunks) && i < len(sh.chunks[c]) {
+		a := uintptr(unsafe.Pointer(&sh.chunks[c][i]))
+		prefetch(a)
+		prefetch(a + unsafe.Sizeof(ownerSlot{}) - 1) // a slot may straddle two lines
+	}
+}
+
 // find locates owner.
 func (sh *ownerShard) find(h uint64, owner string) ownerPos {
 	if len(sh.index) == 0 {
@@ -887,6 +904,7 @@ func (sh *ownerShard) writeOne(h uint64, owner string, p ownerPos, rev uint64, e
 		if ok {
 			s := sh.slot(slot)
 			s.rev, s.one = rev, e
+			sh.prefetchNext()
 		}
 		return
 	}
