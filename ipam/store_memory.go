@@ -741,7 +741,11 @@ func (sh *ownerShard) rehash() {
 	if (sh.live+1)*8 > n*3 {
 		n *= 2
 	}
-	sh.index = make([]uint32, n)
+	if n == len(sh.index) {
+		clear(sh.index) // only tombstones to drop: rebuild in place
+	} else {
+		sh.index = make([]uint32, n)
+	}
 	sh.tombs = 0
 	mask := n - 1
 	// Walk the arena, not the old index: slots are read in order, and
