@@ -50,10 +50,14 @@ const (
 
 // Options configure an Allocator. The zero value is usable.
 type Options struct {
-	// Clock returns the current time. When nil, the allocator reads the
-	// wall clock (time.Now) at most every 100 ms and advances it by the
-	// monotonic clock in between: one clock read per allocation instead of
-	// two, and a step of the system clock shows within 100 ms.
+	// Clock returns the current time. When nil, the allocator uses the
+	// process's coarse clock: while allocators use it a goroutine reads
+	// the wall clock (time.Now) every millisecond and allocations read
+	// that value, so lease times (Lease.Allocated, the FIFO cooldown's
+	// release times) have a resolution of about a millisecond and may be
+	// that much behind, and the times of all allocators in the process
+	// never go back. The goroutine exits after 8 ms without use. Set Clock
+	// for exact or simulated times (also under testing/synctest).
 	Clock func() time.Time
 	// Rand is the source of randomness for the Random strategy; seeded from
 	// crypto/rand when nil. Each pool draws its own generator from it.
@@ -111,8 +115,7 @@ func NewWithOptions(ctx context.Context, store Store, opts Options, pools ...Poo
 	}
 	var nowNano func() int64
 	if opts.Clock == nil {
-		c := new(monoClock)
-		opts.Clock, nowNano = c.now, c.nowNano
+		opts.Clock, nowNano = defaultClock.now, defaultClock.nowNano
 	} else {
 		clock := opts.Clock
 		nowNano = func() int64 { return clock().UnixNano() }
@@ -148,30 +151,6 @@ func NewWithOptions(ctx context.Context, store Store, opts Options, pools ...Poo
 
 // Store returns the allocator's store.
 func (a *Allocator) Store() Store { return a.store }
-
-// monoClock is the default Clock: the wall clock read every 100 ms and
-// advanced by the monotonic clock in between (time.Since costs one clock
-// read, time.Now two).
-type monoClock struct{ base atomic.Pointer[monoBase] }
-
-type monoBase struct {
-	t    time.Time // with its monotonic reading
-	unix int64     // t.UnixNano()
-}
-
-// nowNano returns the time in Unix nanoseconds.
-func (c *monoClock) nowNano() int64 {
-	if b := c.base.Load(); b != nil {
-		if d := time.Since(b.t); d >= 0 && d < 100*time.Millisecond {
-			return b.unix + int64(d)
-		}
-	}
-	t := time.Now()
-	c.base.Store(&monoBase{t: t, unix: t.UnixNano()})
-	return t.UnixNano()
-}
-
-func (c *monoClock) now() time.Time { return time.Unix(0, c.nowNano()) }
 
 // poolCore is the decoded state of one pool: the compiled spec, the
 // allocation pages with their summaries, and the strategy records. On a

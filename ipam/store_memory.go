@@ -651,6 +651,23 @@ func (sh *ownerShard) slot(i uint32) *ownerSlot {
 // spares most comparisons of strings.
 func ownerTag(h32 uint32) uint32 { return h32 >> (32 - 7) }
 
+// prefetchNext starts loading the slot add will hand out next, so that the
+// next new owner of the shard does not wait for it: slots are reused from
+// the free list and handed out in order, but the shards' streams of slots
+// interleave too thinly for the hardware to follow.
+func (sh *ownerShard) prefetchNext() {
+	slot := sh.used
+	if n := len(sh.free); n > 0 {
+		slot = sh.free[n-1]
+	}
+	c, i := int(slot>>ownerChunkBits), int(slot&(ownerChunk-1))
+	if c < len(sh.chunks) && i < len(sh.chunks[c]) {
+		a := uintptr(unsafe.Pointer(&sh.chunks[c][i]))
+		prefetch(a)
+		prefetch(a + unsafe.Sizeof(ownerSlot{}) - 1) // a slot may straddle two lines
+	}
+}
+
 // find locates owner.
 func (sh *ownerShard) find(h uint64, owner string) ownerPos {
 	if len(sh.index) == 0 {
@@ -724,7 +741,11 @@ func (sh *ownerShard) rehash() {
 	if (sh.live+1)*8 > n*3 {
 		n *= 2
 	}
-	sh.index = make([]uint32, n)
+	if n == len(sh.index) {
+		clear(sh.index) // only tombstones to drop: rebuild in place
+	} else {
+		sh.index = make([]uint32, n)
+	}
 	sh.tombs = 0
 	mask := n - 1
 	// Walk the arena, not the old index: slots are read in order, and
@@ -879,6 +900,18 @@ func (sh *ownerShard) upsert(h uint64, owner string, p ownerPos) (uint32, bool) 
 // writeOne replaces owner's record with the single lease e (gen > 0) at
 // revision rev; p is find's result if valid, and there is room.
 func (sh *ownerShard) writeOne(h uint64, owner string, p ownerPos, rev uint64, e leaseEntry) {
+	if p.valid && !p.found {
+		// A new owner: add hands out a zeroed slot with nothing aside, so
+		// it is only written. (Reading it first would wait for the cache
+		// miss that writing leaves to the store buffer.)
+		slot, ok := sh.add(h, owner, p)
+		if ok {
+			s := sh.slot(slot)
+			s.rev, s.one = rev, e
+			sh.prefetchNext()
+		}
+		return
+	}
 	slot, ok := sh.upsert(h, owner, p)
 	if !ok {
 		return // commitPages or allocateOne checked room

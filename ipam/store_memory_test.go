@@ -334,9 +334,15 @@ func TestOwnerShardAgainstMap(t *testing.T) {
 		owner := fmt.Sprint("o", r.IntN(4000))
 		h := maphash.String(sh.seed, owner)
 		switch r.IntN(5) {
-		case 0, 1, 2:
+		case 0, 1:
 			e := newLeaseEntry(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), uint64(i), int64(i))
 			require.True(t, sh.write(h, owner, ownerPos{}, uint64(i), nil, []leaseEntry{e}, nil, nil))
+			model[owner] = e
+		case 2: // the allocation fast path: read, then writeOne where read left it
+			e := newLeaseEntry(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), uint64(i), int64(i))
+			_, _, p, _ := sh.read(h, owner, nil)
+			require.True(t, sh.room(p))
+			sh.writeOne(h, owner, p, uint64(i), e)
 			model[owner] = e
 		default:
 			_, _, p, _ := sh.read(h, owner, nil)
