@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/addrguard/addrguard/internal/prefetch"
 )
 
 // MemoryStore is the in-memory Store, and the default. It is safe for
@@ -663,8 +665,8 @@ func (sh *ownerShard) prefetchNext() {
 	c, i := int(slot>>ownerChunkBits), int(slot&(ownerChunk-1))
 	if c < len(sh.chunks) && i < len(sh.chunks[c]) {
 		a := uintptr(unsafe.Pointer(&sh.chunks[c][i]))
-		prefetch(a)
-		prefetch(a + unsafe.Sizeof(ownerSlot{}) - 1) // a slot may straddle two lines
+		prefetch.Line(a)
+		prefetch.Line(a + unsafe.Sizeof(ownerSlot{}) - 1) // a slot may straddle two lines
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"unsafe"
+
+	"github.com/addrguard/addrguard/internal/prefetch"
 )
 
 // table is a fixed-size, set-associative hash table: a key lives in one of the
@@ -69,11 +71,11 @@ func (t *table[K, V]) wayOf(h uint64) int { return int(h>>(t.shift-3)) & (ways -
 // following one another.
 func (t *table[K, V]) touch(h uint64) {
 	bi, w := t.bucketOf(h), t.wayOf(h)
-	sl := unsafe.Pointer(&t.slots[bi*ways+w])
-	prefetch(unsafe.Pointer(&t.buckets[bi]))
-	prefetch(sl)
+	sl := uintptr(unsafe.Pointer(&t.slots[bi*ways+w]))
+	prefetch.Line(uintptr(unsafe.Pointer(&t.buckets[bi])))
+	prefetch.Line(sl)
 	if unsafe.Sizeof(t.slots[0]) >= 128 {
-		prefetch(unsafe.Add(sl, 64))
+		prefetch.Line(sl + 64)
 	}
 }
 
