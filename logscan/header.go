@@ -92,6 +92,13 @@ type timeCtx struct {
 	isoBase            int64
 	isoOffset          int
 	isoLocal           bool
+
+	// The last BSD date read, through the blank after its clock, and its
+	// parts: syslog stamps have second resolution, so consecutive lines
+	// often carry the same one, and reading it again is one comparison.
+	bsdKey  [24]byte
+	bsdLen  int
+	bsdDate dateParts
 }
 
 func newTimeCtx(loc *time.Location, ref time.Time) *timeCtx {
@@ -236,6 +243,10 @@ func parseClock(s string, i int) (h, m, sec, nsec, end int, ok bool) {
 // parseBSDDate reads "Mmm dd hh:mm:ss" (day padded with a space or a zero,
 // or not padded) at s[i:].
 func (tc *timeCtx) parseBSDDate(s string, i int, d *dateParts) (int, bool) {
+	if n := tc.bsdLen; n > 0 && len(s)-i >= n && s[i:i+n] == string(tc.bsdKey[:n]) {
+		*d = tc.bsdDate
+		return i + n - 1, true
+	}
 	mon, ok := month(s[i:])
 	if !ok || i+3 >= len(s) || s[i+3] != ' ' {
 		return 0, false
@@ -262,6 +273,11 @@ func (tc *timeCtx) parseBSDDate(s string, i int, d *dateParts) (int, bool) {
 		return 0, false
 	}
 	*d = dateParts{kind: dateBSD, mon: uint8(mon), day: uint8(day), h: uint8(h), m: uint8(m), s: uint8(sec), nsec: int32(nsec)}
+	if end < len(s) && s[end] == ' ' && end+1-i <= len(tc.bsdKey) {
+		// The blank ends the clock, so the same bytes always read the same.
+		tc.bsdLen = copy(tc.bsdKey[:], s[i:end+1])
+		tc.bsdDate = *d
+	}
 	return end, true
 }
 
