@@ -69,9 +69,18 @@ type Options struct {
 	Hysteresis float64
 	// Overlap is the policy for pools whose allocatable sets overlap.
 	Overlap OverlapPolicy
-	// MaxRetries bounds the retries after store conflicts (other processes
-	// writing the same keys); 10,000 when zero.
+	// MaxRetries bounds the retries of one operation after store
+	// conflicts (other processes writing the same keys); 100 when zero.
+	// The operation then fails with an error wrapping ErrConflict that
+	// says how many attempts were made.
 	MaxRetries int
+	// RetryBackoff is the wait before the second retry of an operation
+	// after conflicts; it doubles with every further retry up to 64 times
+	// itself, with jitter (a uniform draw from the upper half of the wait,
+	// from Rand) so that contending processes spread out. The first retry
+	// is immediate: it runs on the state the conflict re-read. 1 ms when
+	// zero; negative: no waiting.
+	RetryBackoff time.Duration
 	// Logger receives warnings (overlaps under WarnOverlap, repaired
 	// summaries); nothing is logged when nil.
 	Logger *slog.Logger
@@ -128,7 +137,10 @@ func NewWithOptions(ctx context.Context, store Store, opts Options, pools ...Poo
 		opts.Hysteresis = 0
 	}
 	if opts.MaxRetries <= 0 {
-		opts.MaxRetries = 10000
+		opts.MaxRetries = 100
+	}
+	if opts.RetryBackoff == 0 {
+		opts.RetryBackoff = time.Millisecond
 	}
 	a := &Allocator{store: store, opts: opts, nowNano: nowNano}
 	// Only the MemoryStore itself: a type wrapping or embedding it (to

@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"net/netip"
 	"slices"
+	"time"
 )
 
 // batch is an allocator transaction being built under the pool's lock.
@@ -662,3 +663,31 @@ func (a *Allocator) refreshKey(ctx context.Context, ps *poolState, key string) e
 
 // retryable reports whether err is a conflict worth retrying.
 func retryable(err error) bool { return errors.Is(err, ErrConflict) }
+
+// retryWait waits before retry number retry (1 for the first) of an
+// operation after a conflict: not at all for the first, then
+// RetryBackoff doubling to 64 times it, jittered into the upper half of the
+// wait. It returns ctx's error if ctx ends first.
+func (a *Allocator) retryWait(ctx context.Context, retry int) error {
+	if retry <= 1 || a.opts.RetryBackoff < 0 {
+		return ctx.Err()
+	}
+	d := a.opts.RetryBackoff << min(retry-2, 6)
+	a.randMu.Lock()
+	j := time.Duration(a.opts.Rand.Uint64() % uint64(d/2+1))
+	a.randMu.Unlock()
+	t := time.NewTimer(d/2 + j)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// gaveUp is the error of an operation that lost the store's compare on
+// every one of its attempts.
+func gaveUp(what string, attempts int) error {
+	return fmt.Errorf("%w: %s: gave up after %d attempts", ErrConflict, what, attempts)
+}

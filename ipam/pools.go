@@ -31,6 +31,9 @@ func (a *Allocator) AddPool(ctx context.Context, spec PoolSpec) ([]Overlap, erro
 	name := p.spec.Name
 	sj := specToJSON(&p.spec)
 	for attempt := 0; attempt <= a.opts.MaxRetries; attempt++ {
+		if err := a.retryWait(ctx, attempt); err != nil {
+			return nil, err
+		}
 		kvs, err := a.store.Get(ctx, poolKey(name), poolsetKey)
 		if err != nil {
 			return nil, err
@@ -104,7 +107,7 @@ func (a *Allocator) AddPool(ctx context.Context, spec PoolSpec) ([]Overlap, erro
 		a.invalidate(name)
 		return ovs, nil
 	}
-	return nil, fmt.Errorf("%w: add pool %q: too many retries", ErrConflict, name)
+	return nil, gaveUp(fmt.Sprintf("add pool %q", name), a.opts.MaxRetries+1)
 }
 
 func sameSpec(x, y *specJSON) bool {
@@ -184,6 +187,9 @@ func (a *Allocator) Pools(ctx context.Context) ([]PoolSpec, error) {
 // the same name never reissues a generation.
 func (a *Allocator) RemovePool(ctx context.Context, name string) error {
 	for attempt := 0; attempt <= a.opts.MaxRetries; attempt++ {
+		if err := a.retryWait(ctx, attempt); err != nil {
+			return err
+		}
 		kvs, err := a.store.Get(ctx, poolKey(name), poolsetKey)
 		if err != nil {
 			return err
@@ -220,7 +226,7 @@ func (a *Allocator) RemovePool(ctx context.Context, name string) error {
 		a.invalidate(name)
 		return err
 	}
-	return fmt.Errorf("%w: remove pool %q: too many retries", ErrConflict, name)
+	return gaveUp(fmt.Sprintf("remove pool %q", name), a.opts.MaxRetries+1)
 }
 
 // completePending finishes (or aborts) a spec change or removal recorded in
@@ -232,6 +238,9 @@ func (a *Allocator) RemovePool(ctx context.Context, name string) error {
 // would cut away leases.
 func (a *Allocator) completePending(ctx context.Context, name string) error {
 	for attempt := 0; attempt <= a.opts.MaxRetries; attempt++ {
+		if err := a.retryWait(ctx, attempt); err != nil {
+			return err
+		}
 		kvs, err := a.store.Get(ctx, poolKey(name), quarantineKey(name), fifoKey(name), cursorKey(name))
 		if err != nil {
 			return err
@@ -405,7 +414,7 @@ func (a *Allocator) completePending(ctx context.Context, name string) error {
 		}
 		return err
 	}
-	return fmt.Errorf("%w: pool %q: completing a change: too many retries", ErrConflict, name)
+	return gaveUp(fmt.Sprintf("pool %q: completing a change", name), a.opts.MaxRetries+1)
 }
 
 // ordinalCeil returns the ordinal of the first allocatable address >= addr
