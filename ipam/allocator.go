@@ -223,6 +223,16 @@ type poolCore struct {
 
 	pending map[Count]struct{}
 
+	// Generic stores: pages whose commit lost to another process lately.
+	// Random passes over them when picking among the open pages, so that
+	// allocators in different processes spread over different pages
+	// instead of all filling the one open page they all know. Forgotten
+	// after contendedFor commits.
+	contended    map[Count]struct{}
+	sinceContend int
+	home         Count // Random's current page (generic stores)
+	hasHome      bool
+
 	// scratch, reused under mu
 	tx batch
 }
@@ -552,6 +562,7 @@ func (ps *poolCore) setRecord(rec *poolRecord, rev uint64) error {
 		ps.lastCap = r
 	}
 	ps.full = newFullTree(ps.npages)
+	ps.hasHome, ps.contended = false, nil
 	ps.open = openSet{}
 	ps.taken = Count{}
 	ps.seen = pageSeen{}
@@ -888,15 +899,33 @@ func (a *Allocator) pickRandom(b *batch, skip func(Count) bool) (Count, bool) {
 		return Count{}, false
 	}
 	var idx Count
-	if n := len(ps.open.list); n > 0 && ps.open.taken*2 < n*pageSlots {
-		idx = ps.open.list[ps.rng.IntN(n)]
-	} else {
+	picked := false
+	generic := ps.region == nil
+	switch {
+	case generic:
+		// Other processes may write any page, and this allocator's view of
+		// a page it does not write goes stale: keep to a home page, chosen
+		// at random, while it has room and no other process competes for
+		// it, so that allocators spread over pages and rarely conflict.
+		if ps.hasHome && !ps.isContended(ps.home) {
+			if n, ok := ps.full.next(ps.home); ok && n == ps.home {
+				idx, picked = ps.home, true
+			}
+		}
+	case len(ps.open.list) > 0 && ps.open.taken*2 < len(ps.open.list)*pageSlots:
+		idx, picked = ps.open.list[ps.rng.IntN(len(ps.open.list))], true
+	}
+	for try := 0; !picked; try++ {
 		r := randBelow(ps.rng, ps.npages)
 		var ok bool
 		if idx, ok = ps.full.next(r); !ok || idx.Cmp(ps.npages) >= 0 {
 			if idx, ok = ps.full.next(Count{}); !ok || idx.Cmp(ps.npages) >= 0 {
 				return Count{}, false
 			}
+		}
+		if !generic || try >= 3 || !ps.isContended(idx) {
+			picked = true
+			ps.home, ps.hasHome = idx, generic
 		}
 	}
 	c := ps.capacity(idx)

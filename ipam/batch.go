@@ -524,6 +524,11 @@ func (a *Allocator) commit(ctx context.Context, b *batch, oc *ownerChange) (uint
 	}
 	rev, err := a.store.Commit(ctx, b.txn(oc))
 	if err == nil {
+		if b.ps.contended != nil {
+			if b.ps.sinceContend++; b.ps.sinceContend >= contendedFor {
+				b.ps.contended, b.ps.sinceContend = nil, 0
+			}
+		}
 		b.committed(rev)
 		b.ps.wrote(b.ops, rev)
 		return rev, nil
@@ -630,6 +635,7 @@ func (a *Allocator) refreshKey(ctx context.Context, ps *poolState, key string) e
 					return fmt.Errorf("%w: key %q: %v", ErrCorrupt, key, err)
 				}
 			}
+			ps.noteContended(idx)
 			st := ps.pages[idx]
 			old := 0
 			if base := idx.lsh(pageShift); base.Cmp(ps.lowFree) < 0 {
@@ -659,6 +665,25 @@ func (a *Allocator) refreshKey(ctx context.Context, ps *poolState, key string) e
 		return a.load(ctx, ps)
 	}
 	return nil // owner keys: the caller re-reads them
+}
+
+// contendedFor is how many commits a page lost to another process stays
+// avoided by Random (see poolCore.contended).
+const contendedFor = 256
+
+// noteContended records that a commit on page idx lost to another process.
+func (ps *poolCore) noteContended(idx Count) {
+	if ps.contended == nil || len(ps.contended) >= 64 {
+		ps.contended = map[Count]struct{}{}
+	}
+	ps.contended[idx] = struct{}{}
+	ps.sinceContend = 0
+}
+
+// isContended reports whether page idx lost a commit lately.
+func (ps *poolCore) isContended(idx Count) bool {
+	_, ok := ps.contended[idx]
+	return ok
 }
 
 // retryable reports whether err is a conflict worth retrying.

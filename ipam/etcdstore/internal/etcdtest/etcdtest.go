@@ -225,6 +225,18 @@ func (m *Member) Stop() {
 	}
 }
 
+// Kill stops the member without handing its leadership over first, as a
+// crash would (its data stays, as after a process crash).
+func (m *Member) Kill() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.etcd != nil {
+		m.etcd.Server.HardStop()
+		m.etcd.Close()
+		m.etcd = nil
+	}
+}
+
 // Restart starts a stopped member again on the same data directory and
 // ports, retrying for a while if a port is still held. It may be called
 // from any goroutine.
