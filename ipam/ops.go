@@ -327,6 +327,13 @@ outer:
 				return nil, err
 			}
 			var ce *ConflictError
+			if errors.As(err, &ce) && conflicts > 1 && ce.Key != ref.key {
+				// Others wrote on during the wait: read the key again, or
+				// the retry is likely to lose on the same stale revision.
+				if err := a.refreshKey(ctx, ps, ce.Key); err != nil {
+					return nil, err
+				}
+			}
 			if errors.As(err, &ce) && ce.Key == ref.key {
 				if entries, ownerRev, err = a.readOwner(ctx, ref.key); err != nil {
 					return nil, err

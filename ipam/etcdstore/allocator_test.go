@@ -16,7 +16,7 @@ import (
 	"testing"
 
 	"github.com/addrguard/addrguard/ipam"
-	"github.com/addrguard/addrguard/ipam/etcdstore/internal/etcdtest"
+	"github.com/addrguard/addrguard/ipam/etcdstore/etcdtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/addrguard/addrguard/ipam"
-	"github.com/addrguard/addrguard/ipam/etcdstore/internal/etcdtest"
+	"github.com/addrguard/addrguard/ipam/etcdstore/etcdtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/addrguard/addrguard/ipam/etcdstore/internal/etcdtest"
+	"github.com/addrguard/addrguard/ipam/etcdstore/etcdtest"
 	"github.com/stretchr/testify/require"
 )
 

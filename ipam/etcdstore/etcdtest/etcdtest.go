@@ -1,8 +1,15 @@
-// Package etcdtest starts real etcd servers in-process for tests: one
-// member or a cluster of three, on loopback ports chosen free at run time,
-// with their data in t.TempDir(), silent, and stopped by t.Cleanup. A member
-// can be stopped and restarted on the same data directory and ports, to
-// test what clients do while a server is down.
+// Package etcdtest starts real etcd servers in-process for tests (etcd's
+// own embed package, no install needed): one member or a cluster of n, on
+// loopback ports chosen free at run time, with their data in t.TempDir(),
+// silent, and stopped by t.Cleanup. A member can be stopped or killed and
+// restarted on the same data directory and ports, to test what clients do
+// while a server is down. It ships beside etcdstore, as httptest beside
+// net/http, so that users of etcdstore can test their own code:
+//
+//	c := etcdtest.Start(t, etcdtest.Options{})
+//	st, err := etcdstore.Dial(ctx, c.Endpoints(), etcdstore.Options{})
+//
+// Importing it compiles the etcd server into the test binary.
 package etcdtest
 
 import (
