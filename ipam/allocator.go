@@ -84,6 +84,13 @@ type Options struct {
 	// Logger receives warnings (overlaps under WarnOverlap, repaired
 	// summaries); nothing is logged when nil.
 	Logger *slog.Logger
+	// NoWatch stops the allocator from following the changes of a store
+	// that is a Watcher (etcd). By default it does: its cached view of a
+	// pool (Stats, the choice of free addresses) then shows other
+	// processes' allocations as they happen, at the cost of one stream
+	// from the store, which lasts until the store is closed. Without it
+	// the view catches up on a conflict or a Refresh.
+	NoWatch bool
 }
 
 // Allocator hands out addresses from pools kept in a Store. On a
@@ -105,6 +112,10 @@ type Allocator struct {
 
 	reconMu  sync.Mutex
 	suspects map[suspectKey]bool
+
+	watcher  Watcher // the store, if it is one and Options allow
+	watchMu  sync.Mutex
+	watching bool
 }
 
 // New returns an Allocator on store with default Options, adding or updating
@@ -147,6 +158,8 @@ func NewWithOptions(ctx context.Context, store Store, opts Options, pools ...Poo
 	// instrument Commit, say) must see every transaction.
 	if ms, ok := store.(*MemoryStore); ok {
 		a.mem = ms
+	} else if w, ok := store.(Watcher); ok && !opts.NoWatch {
+		a.watcher = w
 	}
 	m := map[string]*poolState{}
 	a.pools.Store(&m)
@@ -451,6 +464,7 @@ func (a *Allocator) locked(ctx context.Context, name string) (*poolState, error)
 // store's cache).
 func (a *Allocator) load(ctx context.Context, ps *poolState) error {
 	ps.loaded = false
+	a.startWatch(ctx)
 	kvs, err := a.store.Get(ctx, poolKey(ps.name), quarantineKey(ps.name), fifoKey(ps.name), cursorKey(ps.name))
 	if err != nil {
 		return err
@@ -747,10 +761,11 @@ func (ps *poolState) stats() Stats {
 }
 
 // Stats returns the pool's counts in O(1) from this allocator's view, which
-// includes every change it made and every change by others it has seen
-// (a conflict or Refresh reads them). Use Refresh first for an exact view
-// of a store other processes write to. On a MemoryStore the view is the
-// store's own and always exact.
+// includes every change it made and every change by others it has seen:
+// on a store that is a Watcher (etcd) as they happen, otherwise when a
+// conflict or Refresh reads them. Use Refresh first for an exact view of a
+// store other processes write to. On a MemoryStore the view is the store's
+// own and always exact.
 func (a *Allocator) Stats(ctx context.Context, pool string) (Stats, error) {
 	ps, err := a.locked(ctx, pool)
 	if err != nil {

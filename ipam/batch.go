@@ -629,35 +629,8 @@ func (a *Allocator) refreshKey(ctx context.Context, ps *poolState, key string) e
 			if err != nil {
 				return err
 			}
-			kv := kvs[0]
-			if kv.Revision != 0 {
-				if err := checkPage(kv.Value, ps.capacity(idx)); err != nil {
-					return fmt.Errorf("%w: key %q: %v", ErrCorrupt, key, err)
-				}
-			}
 			ps.noteContended(idx)
-			st := ps.pages[idx]
-			old := 0
-			if base := idx.lsh(pageShift); base.Cmp(ps.lowFree) < 0 {
-				ps.lowFree = base // others may have freed addresses there
-			}
-			if st == nil {
-				st = &pageState{key: key}
-				ps.pages[idx] = st
-				ps.seen = pageSeen{}
-			} else if st.val != nil {
-				old = st.val.taken()
-			}
-			st.rev, st.val = kv.Revision, pageBytes(kv.Value)
-			if kv.Revision == 0 {
-				st.val = nil
-			}
-			nw := 0
-			if st.val != nil {
-				nw = st.val.taken()
-			}
-			ps.account(idx, old, nw)
-			return nil
+			return ps.applyPage(idx, key, kvs[0].Revision, kvs[0].Value)
 		}
 	}
 	switch key {
@@ -684,6 +657,38 @@ func (ps *poolCore) noteContended(idx Count) {
 func (ps *poolCore) isContended(idx Count) bool {
 	_, ok := ps.contended[idx]
 	return ok
+}
+
+// applyPage installs a value of page idx read from the store (rev 0:
+// absent) in a generic store's cache, with its summaries.
+func (ps *poolCore) applyPage(idx Count, key string, rev uint64, val []byte) error {
+	if rev != 0 {
+		if err := checkPage(val, ps.capacity(idx)); err != nil {
+			return fmt.Errorf("%w: key %q: %v", ErrCorrupt, key, err)
+		}
+	}
+	st := ps.pages[idx]
+	old := 0
+	if base := idx.lsh(pageShift); base.Cmp(ps.lowFree) < 0 {
+		ps.lowFree = base // others may have freed addresses there
+	}
+	if st == nil {
+		st = &pageState{key: key}
+		ps.pages[idx] = st
+		ps.seen = pageSeen{}
+	} else if st.val != nil {
+		old = st.val.taken()
+	}
+	st.rev, st.val = rev, pageBytes(val)
+	if rev == 0 {
+		st.val = nil
+	}
+	nw := 0
+	if st.val != nil {
+		nw = st.val.taken()
+	}
+	ps.account(idx, old, nw)
+	return nil
 }
 
 // retryable reports whether err is a conflict worth retrying.

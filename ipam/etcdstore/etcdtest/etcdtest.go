@@ -55,8 +55,9 @@ type Member struct {
 	client url.URL
 	peer   url.URL
 
-	mu   sync.Mutex
-	etcd *embed.Etcd // nil while stopped
+	mu      sync.Mutex
+	etcd    *embed.Etcd   // nil while stopped
+	closing chan struct{} // closed when a killed server has closed
 }
 
 // Start starts a single-member cluster, or skips the test with the reason
@@ -177,6 +178,10 @@ func (m *Member) start(state string) error {
 	if m.etcd != nil {
 		return nil
 	}
+	if m.closing != nil {
+		<-m.closing
+		m.closing = nil
+	}
 	e, err := embed.StartEtcd(m.config(state))
 	if err != nil {
 		return fmt.Errorf("member %s: %w", m.Name, err)
@@ -230,17 +235,29 @@ func (m *Member) Stop() {
 		m.etcd.Close()
 		m.etcd = nil
 	}
+	if m.closing != nil {
+		<-m.closing
+		m.closing = nil
+	}
 }
 
-// Kill stops the member without handing its leadership over first, as a
-// crash would (its data stays, as after a process crash).
+// Kill stops the member's raft node at once, without handing its
+// leadership over, as a crash would (its data stays, as after a process
+// crash), and returns; its listeners close in the background (Restart and
+// the test's cleanup wait for that).
 func (m *Member) Kill() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.etcd != nil {
-		m.etcd.Server.HardStop()
-		m.etcd.Close()
+		e := m.etcd
+		e.Server.HardStop()
 		m.etcd = nil
+		done := make(chan struct{})
+		m.closing = done
+		go func() {
+			e.Close()
+			close(done)
+		}()
 	}
 }
 
