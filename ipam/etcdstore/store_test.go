@@ -1,10 +1,16 @@
 package etcdstore
 
 import (
+	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/addrguard/addrguard/ipam"
+	"github.com/addrguard/addrguard/ipam/etcdstore/etcdtest"
 	"github.com/addrguard/addrguard/ipam/storetest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestStoreContract(t *testing.T) {
@@ -14,4 +20,110 @@ func TestStoreContract(t *testing.T) {
 		// scan page exercises paging.
 		return dial(t, c, Options{Prefix: "contract/" + t.Name() + "/", ScanPage: 100})
 	})
+}
+
+// A stopped server is an error with context, and a cancelled context ends
+// the wait even with no request timeout.
+func TestServerDown(t *testing.T) {
+	c := startEtcd(t)
+	s := dial(t, c, Options{RequestTimeout: -1})
+	_, err := s.Commit(ctx, ipam.Txn{Ops: []ipam.Op{{Key: "k", Value: []byte("v")}}})
+	require.NoError(t, err)
+	c.Members[0].Stop()
+
+	cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	_, err = s.Get(cctx, "k")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, "get", e.Op)
+	assert.Equal(t, c.Endpoints()[0], e.Endpoints)
+	assert.Contains(t, err.Error(), `etcdstore: get 1 key(s) from "addrguard/k" (endpoints `+c.Endpoints()[0]+`)`)
+
+	cctx, cancel = context.WithCancel(ctx)
+	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
+	_, err = s.Commit(cctx, ipam.Txn{Conds: []ipam.Cond{{Key: "k"}}, Ops: []ipam.Op{{Key: "a", Value: []byte("1")}, {Key: "b", Delete: true}}})
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Contains(t, err.Error(), `etcdstore: commit 2 op(s) from "addrguard/a"`)
+
+	// With the request timeout, no caller deadline is needed. (A second
+	// Store on the same client, which it does not own.)
+	s2, err := New(s.Client(), Options{RequestTimeout: 200 * time.Millisecond})
+	require.NoError(t, err)
+	defer s2.Close()
+	n := 0
+	for kv, err := range s2.Scan(ctx, "") {
+		n++
+		require.ErrorIs(t, err, context.DeadlineExceeded, "%v", kv)
+		assert.Contains(t, err.Error(), `etcdstore: scan prefix "addrguard/"`)
+	}
+	assert.Equal(t, 1, n)
+	require.NoError(t, s2.Close())
+	cctx, cancel = context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	_, err = s.Get(cctx, "k") // s2's Close left the client open: still trying
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.NoError(t, c.Members[0].Restart())
+	kvs, err := s.Get(ctx, "k")
+	require.NoError(t, err)
+	assert.Equal(t, "v", string(kvs[0].Value))
+}
+
+// A transaction over the limit is refused before it is sent, and one over
+// the cluster's own limit is reported as the same error.
+func TestTxnTooLarge(t *testing.T) {
+	c := etcdtest.Start(t, etcdtest.Options{MaxTxnOps: 16})
+	ops := func(n int) []ipam.Op {
+		var o []ipam.Op
+		for i := 0; i < n; i++ {
+			o = append(o, ipam.Op{Key: fmt.Sprint("k", i), Value: []byte("v")})
+		}
+		return o
+	}
+	s := dial(t, c, Options{MaxTxnOps: 8})
+	assert.Equal(t, 8, s.MaxTxnOps())
+	_, err := s.Commit(ctx, ipam.Txn{Ops: ops(9)})
+	require.ErrorIs(t, err, ipam.ErrTxnTooLarge)
+	assert.Contains(t, err.Error(), "9 operations, at most 8")
+	_, err = s.Commit(ctx, ipam.Txn{Ops: ops(8)})
+	require.NoError(t, err)
+
+	s = dial(t, c, Options{}) // believes the default 128
+	_, err = s.Commit(ctx, ipam.Txn{Ops: ops(20)})
+	require.ErrorIs(t, err, ipam.ErrTxnTooLarge)
+	assert.Contains(t, err.Error(), "--max-txn-ops")
+	kvs, err := s.Get(ctx, "k19")
+	require.NoError(t, err)
+	assert.Zero(t, kvs[0].Revision)
+}
+
+// The watch reports puts and deletes after it starts, in order, and ends
+// with an error when the history it needs is compacted away.
+func TestWatch(t *testing.T) {
+	c := startEtcd(t)
+	s := dial(t, c, Options{})
+	events := make(chan ipam.WatchEvent, 100)
+	require.NoError(t, s.Watch(ctx, "w/", func(ev ipam.WatchEvent) { events <- ev }))
+	r1, err := s.Commit(ctx, ipam.Txn{Ops: []ipam.Op{{Key: "w/a", Value: []byte("1")}, {Key: "x/other", Value: []byte("1")}}})
+	require.NoError(t, err)
+	r2, err := s.Commit(ctx, ipam.Txn{Ops: []ipam.Op{{Key: "w/a", Delete: true}}})
+	require.NoError(t, err)
+	assert.Equal(t, ipam.WatchEvent{Key: "w/a", Value: []byte("1"), Revision: r1}, <-events)
+	assert.Equal(t, ipam.WatchEvent{Key: "w/a", Revision: r2, Deleted: true}, <-events)
+
+	// A cancelled watch ends silently.
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan ipam.WatchEvent, 10)
+	require.NoError(t, s.Watch(wctx, "w/", func(ev ipam.WatchEvent) { done <- ev }))
+	cancel()
+
+	// Closing the store ends every watch; a closed store refuses new ones.
+	require.NoError(t, s.Close())
+	assert.ErrorIs(t, s.Watch(ctx, "w/", func(ipam.WatchEvent) {}), ErrClosed)
+	select {
+	case ev := <-done:
+		t.Fatalf("event after cancel: %+v", ev)
+	default:
+	}
 }

@@ -35,13 +35,13 @@ type Options struct {
 	Fsync bool
 	// MaxTxnOps is the server's --max-txn-ops; etcd's default (128) when 0.
 	MaxTxnOps uint
-	// Dir holds the members' data directories; t.TempDir() when empty.
+	// Dir holds the members' data directories; t.TempDir() when empty
+	// (Start, StartN).
 	Dir string
 }
 
 // Cluster is a set of embedded etcd members.
 type Cluster struct {
-	t       testing.TB
 	opts    Options
 	Members []*Member
 	initial string
@@ -64,34 +64,56 @@ type Member struct {
 // if the embedded server cannot start.
 func Start(t testing.TB, opts Options) *Cluster { return StartN(t, 1, opts) }
 
-// StartN starts an n-member cluster and waits until it has a leader.
+// StartN starts an n-member cluster, ready to serve, stopped by the
+// test's cleanup, or skips the test with the reason if it cannot start.
 func StartN(t testing.TB, n int, opts Options) *Cluster {
 	t.Helper()
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
+	}
+	c, err := New(n, opts)
+	if err != nil {
+		t.Skipf("etcdtest: cannot start an embedded etcd server: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// New starts an n-member cluster outside a test (an Example, a tool),
+// with its data under opts.Dir, which must be set. The caller stops it
+// with Close.
+func New(n int, opts Options) (*Cluster, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("etcdtest: Options.Dir not set")
+	}
 	var lastErr error
 	for try := 0; try < 5; try++ { // ports are chosen free, but another process may take one first
-		c, err := startN(t, n, opts, try)
+		c, err := startN(n, opts, try)
 		if err == nil {
-			return c
+			return c, nil
 		}
 		lastErr = err
 		if !isBindError(err) {
 			break
 		}
 	}
-	t.Skipf("etcdtest: cannot start an embedded etcd server: %v", lastErr)
-	return nil
+	return nil, lastErr
+}
+
+// Close stops every member.
+func (c *Cluster) Close() {
+	for _, m := range c.Members {
+		m.Stop()
+	}
 }
 
 func isBindError(err error) bool {
 	return strings.Contains(err.Error(), "address already in use") || strings.Contains(err.Error(), "bind")
 }
 
-func startN(t testing.TB, n int, opts Options, try int) (*Cluster, error) {
+func startN(n int, opts Options, try int) (*Cluster, error) {
 	base := opts.Dir
-	if base == "" {
-		base = t.TempDir()
-	}
-	c := &Cluster{t: t, opts: opts}
+	c := &Cluster{opts: opts}
 	var peers []string
 	for i := 0; i < n; i++ {
 		ports, err := freePorts(2)
@@ -116,16 +138,9 @@ func startN(t testing.TB, n int, opts Options, try int) (*Cluster, error) {
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		for _, m := range c.Members {
-			m.Stop()
-		}
+		c.Close()
 		return nil, err
 	}
-	t.Cleanup(func() {
-		for _, m := range c.Members {
-			m.Stop()
-		}
-	})
 	return c, nil
 }
 
