@@ -476,8 +476,11 @@ func (a *Allocator) load(ctx context.Context, ps *poolState) error {
 	if err != nil {
 		return fmt.Errorf("%w: pool %q: %v", ErrCorrupt, ps.name, err)
 	}
-	if rec.Pending != nil {
+	if rec.Pending != nil || rec.Sweep != nil {
 		if err := a.completePending(ctx, ps.name); err != nil {
+			return err
+		}
+		if err := a.sweep(ctx, ps.name); err != nil {
 			return err
 		}
 		return a.load(ctx, ps)

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -79,7 +80,9 @@ func checkStore(t *testing.T, a *ipam.Allocator, want map[netip.Addr]string, may
 		for _, l := range ls {
 			got = append(got, l.Addr)
 		}
-		assert.ElementsMatch(t, addrs, got, "owner %q", owner)
+		slices.SortFunc(addrs, netip.Addr.Compare)
+		slices.SortFunc(got, netip.Addr.Compare)
+		assert.Equal(t, addrs, got, "owner %q", owner)
 	}
 	require.NoError(t, a.Refresh(ctx, "p"))
 	st, err := a.Stats(ctx, "p")
@@ -234,4 +237,28 @@ func TestProcesses(t *testing.T) {
 	}
 	require.Len(t, want, workers*perWorker)
 	checkStore(t, first, want, nil)
+}
+
+// A spec change of a pool with more pages in use than one etcd
+// transaction may carry (--max-txn-ops 128) is carried out in steps.
+func TestSpecChangeOverTxnLimit(t *testing.T) {
+	c := startEtcd(t)
+	spec := ipam.PoolSpec{Name: "p", Subnet: netip.MustParsePrefix("10.0.0.0/14")}
+	a := newAllocator(t, c, Options{}, spec)
+	want := map[netip.Addr]string{}
+	for i := 0; i < 130; i++ { // 130 pages of 1,024: more conditions than 128
+		owner := fmt.Sprint("o", i)
+		ls, err := a.AllocateN(ctx, "p", owner, 1000)
+		require.NoError(t, err)
+		for _, l := range ls {
+			want[l.Addr] = owner
+		}
+	}
+	spec.Subnet = netip.MustParsePrefix("10.0.0.0/13")
+	_, err := a.AddPool(ctx, spec)
+	require.NoError(t, err)
+	st, err := a.Stats(ctx, "p")
+	require.NoError(t, err)
+	assert.Equal(t, "524288", st.Total.String())
+	checkStore(t, a, want, nil)
 }
