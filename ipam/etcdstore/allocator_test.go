@@ -68,12 +68,17 @@ func checkStore(t *testing.T, a *ipam.Allocator, want map[netip.Addr]string, may
 		}
 		t.Errorf("address %s held by %q, which no allocator reported", addr, owner)
 	}
-	// The owner index: each owner's record holds its addresses.
+	// The owner index (which Leases read) agrees; Lookup on a sample of
+	// owners reads their records one by one.
 	byOwner := map[string][]netip.Addr{}
 	for addr, owner := range want {
 		byOwner[owner] = append(byOwner[owner], addr)
 	}
+	n := 0
 	for owner, addrs := range byOwner {
+		if n++; n%50 != 1 {
+			continue
+		}
 		ls, err := a.Lookup(ctx, "p", owner)
 		require.NoError(t, err)
 		var got []netip.Addr
@@ -101,7 +106,7 @@ func TestConcurrentAllocators(t *testing.T) {
 		{"random", ipam.Random, perWorker},
 		// Every allocator races for the lowest free address: the
 		// worst case for conflicts, so fewer.
-		{"sequential", ipam.Sequential, perWorker / 5},
+		{"sequential", ipam.Sequential, perWorker / 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := startEtcd(t)

@@ -26,7 +26,7 @@ type faultRun struct {
 	errSeen []error
 }
 
-const faultPerWorker = 250
+const faultPerWorker = 120
 
 // runFault runs the allocators on c. Each allocation that fails is an
 // unknown outcome: odd allocations retry the same owner until it succeeds

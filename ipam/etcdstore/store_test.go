@@ -11,6 +11,7 @@ import (
 	"github.com/addrguard/addrguard/ipam/storetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 )
 
 func TestStoreContract(t *testing.T) {
@@ -126,4 +127,33 @@ func TestWatch(t *testing.T) {
 		t.Fatalf("event after cancel: %+v", ev)
 	default:
 	}
+}
+
+// A scan whose snapshot revision is compacted away mid-way fails with
+// context instead of mixing revisions.
+func TestScanCompacted(t *testing.T) {
+	c := startEtcd(t)
+	s := dial(t, c, Options{ScanPage: 2})
+	for i := 0; i < 5; i++ {
+		_, err := s.Commit(ctx, ipam.Txn{Ops: []ipam.Op{{Key: fmt.Sprint("s/", i), Value: []byte("v")}}})
+		require.NoError(t, err)
+	}
+	var keys []string
+	var scanErr error
+	for kv, err := range s.Scan(ctx, "s/") {
+		if err != nil {
+			scanErr = err
+			break
+		}
+		keys = append(keys, kv.Key)
+		if len(keys) == 1 {
+			r, err := s.Commit(ctx, ipam.Txn{Ops: []ipam.Op{{Key: "other", Value: []byte("v")}}})
+			require.NoError(t, err)
+			_, err = s.Client().Compact(ctx, int64(r))
+			require.NoError(t, err)
+		}
+	}
+	assert.Equal(t, []string{"s/0", "s/1"}, keys)
+	require.ErrorIs(t, scanErr, rpctypes.ErrCompacted)
+	assert.Contains(t, scanErr.Error(), "compacted during the scan")
 }
