@@ -155,9 +155,10 @@ func TestConcurrentAllocators(t *testing.T) {
 	}
 }
 
-// countingStore counts lost compares.
+// countingStore counts lost compares of a *Store (still a Watcher and a
+// TxnLimiter, as allocators use it by default).
 type countingStore struct {
-	ipam.Store
+	*Store
 	conflicts *atomic.Int64
 }
 
@@ -266,4 +267,40 @@ func TestSpecChangeOverTxnLimit(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "524288", st.Total.String())
 	checkStore(t, a, want, nil)
+}
+
+// Leases and the owner index live in etcd: a new allocator, after the old
+// one's process and the etcd server restarted, finds them.
+func TestLeasesSurviveRestart(t *testing.T) {
+	c := startEtcd(t)
+	s1, err := Dial(ctx, c.Endpoints(), Options{})
+	require.NoError(t, err)
+	a, err := ipam.New(ctx, s1, poolSpec(ipam.Random))
+	require.NoError(t, err)
+	l, err := a.Allocate(ctx, "p", "o")
+	require.NoError(t, err)
+	bulk, err := a.AllocateN(ctx, "p", "bulk", 10)
+	require.NoError(t, err)
+	require.NoError(t, s1.Close())
+	_, err = a.Allocate(ctx, "p", "other")
+	require.ErrorIs(t, err, ErrClosed)
+	c.Members[0].Stop()
+	require.NoError(t, c.Members[0].Restart())
+
+	b := newAllocator(t, c, Options{})
+	got, err := b.Allocate(ctx, "p", "o")
+	require.NoError(t, err)
+	assert.Equal(t, l, got, "same owner, same lease")
+	ls, err := b.Lookup(ctx, "p", "bulk")
+	require.NoError(t, err)
+	assert.Equal(t, bulk, ls)
+	owner, err := b.LeaseOf(ctx, "p", bulk[3].Addr)
+	require.NoError(t, err)
+	assert.Equal(t, bulk[3], owner)
+	require.NoError(t, b.Release(ctx, l))
+	require.ErrorIs(t, b.Release(ctx, l), ipam.ErrStaleLease)
+	st, err := b.Stats(ctx, "p")
+	require.NoError(t, err)
+	assert.Equal(t, "10", st.Allocated.String())
+	require.NoError(t, b.Verify(ctx))
 }
