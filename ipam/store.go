@@ -117,12 +117,13 @@ var ErrTxnTooLarge = errors.New("ipam: transaction too large for the store")
 // twice, so a late or lost event costs at most a retry.
 type Watcher interface {
 	// Watch calls fn, from one goroutine at a time, for every change to a
-	// key with the given prefix committed after Watch returns nil, in
-	// revision order, until ctx is cancelled or the store is closed. When
-	// the stream ends for any other reason (history compacted, the store
-	// unreachable for good) it calls fn a last time with Err set; events
-	// may have been missed then, and a caller must re-read what it caches.
-	Watch(ctx context.Context, prefix string, fn func(WatchEvent)) error
+	// key with the given prefix committed after Watch returns, in
+	// revision order, until stop is called or the store is closed. ctx
+	// bounds only the wait for the stream to start. When the stream ends
+	// for any other reason (history compacted, the store unreachable for
+	// good) it calls fn a last time with Err set; events may have been
+	// missed then, and a caller must re-read what it caches.
+	Watch(ctx context.Context, prefix string, fn func(WatchEvent)) (stop func(), err error)
 }
 
 // WatchEvent is one change reported by a Watcher: Key was put (Value) or

@@ -20,8 +20,9 @@ func (a *Allocator) startWatch(ctx context.Context) {
 	if a.watching {
 		return
 	}
-	// The stream outlives this call: it ends with the store.
-	if err := a.watcher.Watch(context.WithoutCancel(ctx), keyPrefix, a.onWatch); err != nil {
+	// The stream outlives this call (its stop is not kept): it ends with
+	// the store.
+	if _, err := a.watcher.Watch(ctx, keyPrefix, a.onWatch); err != nil {
 		if a.opts.Logger != nil {
 			a.opts.Logger.Warn("ipam: cannot watch the store; the cache follows it through conflicts only", "err", err)
 		}

@@ -19,15 +19,15 @@ type fakeWatcher struct {
 	failing bool
 }
 
-func (w *fakeWatcher) Watch(ctx context.Context, prefix string, fn func(WatchEvent)) error {
+func (w *fakeWatcher) Watch(ctx context.Context, prefix string, fn func(WatchEvent)) (func(), error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.failing {
-		return errors.New("no watch today")
+		return nil, errors.New("no watch today")
 	}
 	w.fns = append(w.fns, fn)
 	w.prefix = prefix
-	return nil
+	return func() {}, nil
 }
 
 func (w *fakeWatcher) send(ev WatchEvent) {

@@ -389,22 +389,22 @@ func (s *Store) Commit(ctx context.Context, txn ipam.Txn) (uint64, error) {
 }
 
 // Watch implements ipam.Watcher with an etcd watch on the prefix. It
-// returns once etcd has created the watch, so every change committed after
-// it returns is delivered. The etcd client resumes the watch across
-// reconnections by itself; the stream ends with an event carrying Err when
-// the history it needs was compacted or the watch otherwise failed.
-func (s *Store) Watch(ctx context.Context, prefix string, fn func(ipam.WatchEvent)) error {
+// returns once etcd has created the watch (waiting at most ctx and
+// RequestTimeout, at least a second), so every change committed after it
+// returns is delivered, until stop is called or the Store closed. The etcd
+// client resumes the watch across reconnections by itself; the stream ends
+// with an event carrying Err when the history it needs was compacted or
+// the watch otherwise failed (its member lost the cluster's leader, say).
+func (s *Store) Watch(ctx context.Context, prefix string, fn func(ipam.WatchEvent)) (stop func(), err error) {
 	if err := s.check(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	full := s.prefix + prefix
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(s.ctx))
-	stop := context.AfterFunc(ctx, cancel)
 	ch := s.cli.Watch(wctx, full, clientv3.WithPrefix(), clientv3.WithCreatedNotify())
-	fail := func(err error) error {
-		stop()
+	fail := func(err error) (func(), error) {
 		cancel()
-		return s.wrap(ctx, "watch", full, 0, err)
+		return nil, s.wrap(ctx, "watch", full, 0, err)
 	}
 	// The first response confirms the watch exists.
 	timeout := time.NewTimer(max(s.opts.RequestTimeout, time.Second))
@@ -423,15 +423,17 @@ func (s *Store) Watch(ctx context.Context, prefix string, fn func(ipam.WatchEven
 		return fail(ctx.Err())
 	}
 	s.wg.Go(func() {
-		defer stop()
 		defer cancel()
 		for resp := range ch {
 			if err := resp.Err(); err != nil {
 				if resp.CompactRevision != 0 {
 					err = fmt.Errorf("history compacted up to revision %d: %w", resp.CompactRevision, err)
 				}
+				if wctx.Err() != nil {
+					return // stopped
+				}
 				s.warn("etcdstore: watch ended", "prefix", full, "err", err)
-				fn(ipam.WatchEvent{Err: s.wrap(ctx, "watch", full, 0, err)})
+				fn(ipam.WatchEvent{Err: s.wrap(wctx, "watch", full, 0, err)})
 				return
 			}
 			for _, ev := range resp.Events {
@@ -447,12 +449,12 @@ func (s *Store) Watch(ctx context.Context, prefix string, fn func(ipam.WatchEven
 				})
 			}
 		}
-		// Closed: cancelled by the caller or Close, or the client closed.
-		if ctx.Err() == nil && s.ctx.Err() == nil {
-			fn(ipam.WatchEvent{Err: s.wrap(ctx, "watch", full, 0, errors.New("watch channel closed"))})
+		// Closed: stopped, the Store closed, or the client closed.
+		if wctx.Err() == nil {
+			fn(ipam.WatchEvent{Err: s.wrap(wctx, "watch", full, 0, errors.New("watch channel closed"))})
 		}
 	})
-	return nil
+	return cancel, nil
 }
 
 func (s *Store) warn(msg string, args ...any) {

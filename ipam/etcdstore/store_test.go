@@ -105,7 +105,8 @@ func TestWatch(t *testing.T) {
 	c := startEtcd(t)
 	s := dial(t, c, Options{})
 	events := make(chan ipam.WatchEvent, 100)
-	require.NoError(t, s.Watch(ctx, "w/", func(ev ipam.WatchEvent) { events <- ev }))
+	_, err := s.Watch(ctx, "w/", func(ev ipam.WatchEvent) { events <- ev })
+	require.NoError(t, err)
 	r1, err := s.Commit(ctx, ipam.Txn{Ops: []ipam.Op{{Key: "w/a", Value: []byte("1")}, {Key: "x/other", Value: []byte("1")}}})
 	require.NoError(t, err)
 	r2, err := s.Commit(ctx, ipam.Txn{Ops: []ipam.Op{{Key: "w/a", Delete: true}}})
@@ -113,18 +114,27 @@ func TestWatch(t *testing.T) {
 	assert.Equal(t, ipam.WatchEvent{Key: "w/a", Value: []byte("1"), Revision: r1}, <-events)
 	assert.Equal(t, ipam.WatchEvent{Key: "w/a", Revision: r2, Deleted: true}, <-events)
 
-	// A cancelled watch ends silently.
-	wctx, cancel := context.WithCancel(ctx)
+	// A stopped watch ends silently; the caller's context only bounds
+	// the start.
+	cctx, cancel := context.WithCancel(ctx)
 	done := make(chan ipam.WatchEvent, 10)
-	require.NoError(t, s.Watch(wctx, "w/", func(ev ipam.WatchEvent) { done <- ev }))
+	stop, err := s.Watch(cctx, "w/", func(ev ipam.WatchEvent) { done <- ev })
+	require.NoError(t, err)
 	cancel()
+	_, err = s.Commit(ctx, ipam.Txn{Ops: []ipam.Op{{Key: "w/b", Value: []byte("1")}}})
+	require.NoError(t, err)
+	assert.Equal(t, "w/b", (<-done).Key, "still streaming after the start's context ended")
+	stop()
+	_, err = s.Watch(cctx, "w/", func(ipam.WatchEvent) {})
+	assert.ErrorIs(t, err, context.Canceled)
 
 	// Closing the store ends every watch; a closed store refuses new ones.
 	require.NoError(t, s.Close())
-	assert.ErrorIs(t, s.Watch(ctx, "w/", func(ipam.WatchEvent) {}), ErrClosed)
+	_, err = s.Watch(ctx, "w/", func(ipam.WatchEvent) {})
+	assert.ErrorIs(t, err, ErrClosed)
 	select {
 	case ev := <-done:
-		t.Fatalf("event after cancel: %+v", ev)
+		t.Fatalf("event after stop: %+v", ev)
 	default:
 	}
 }
