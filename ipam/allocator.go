@@ -73,12 +73,28 @@ type Options struct {
 	Hysteresis float64
 	// Overlap is the policy for pools whose allocatable sets overlap.
 	Overlap OverlapPolicy
-	// MaxRetries bounds the retries after store conflicts (other processes
-	// writing the same keys); 10,000 when zero.
+	// MaxRetries bounds the retries of one operation after store
+	// conflicts (other processes writing the same keys); 100 when zero.
+	// The operation then fails with an error wrapping ErrConflict that
+	// says how many attempts were made.
 	MaxRetries int
+	// RetryBackoff is the wait before the second retry of an operation
+	// after conflicts; it doubles with every further retry up to 64 times
+	// itself, with jitter (a uniform draw from the upper half of the wait,
+	// from Rand) so that contending processes spread out. The first retry
+	// is immediate: it runs on the state the conflict re-read. 1 ms when
+	// zero; negative: no waiting.
+	RetryBackoff time.Duration
 	// Logger receives warnings (overlaps under WarnOverlap, repaired
 	// summaries); nothing is logged when nil.
 	Logger *slog.Logger
+	// NoWatch stops the allocator from following the changes of a store
+	// that is a Watcher (etcd). By default it does: its cached view of a
+	// pool (Stats, the choice of free addresses) then shows other
+	// processes' allocations as they happen, at the cost of one stream
+	// from the store, which lasts until the store is closed. Without it
+	// the view catches up on a conflict or a Refresh.
+	NoWatch bool
 }
 
 // Allocator hands out addresses from pools kept in a Store. On a
@@ -100,6 +116,10 @@ type Allocator struct {
 
 	reconMu  sync.Mutex
 	suspects map[suspectKey]bool
+
+	watcher  Watcher // the store, if it is one and Options allow
+	watchMu  sync.Mutex
+	watching bool
 }
 
 // New returns an Allocator on store with default Options, adding or updating
@@ -131,13 +151,18 @@ func NewWithOptions(ctx context.Context, store Store, opts Options, pools ...Poo
 		opts.Hysteresis = 0
 	}
 	if opts.MaxRetries <= 0 {
-		opts.MaxRetries = 10000
+		opts.MaxRetries = 100
+	}
+	if opts.RetryBackoff == 0 {
+		opts.RetryBackoff = time.Millisecond
 	}
 	a := &Allocator{store: store, opts: opts, nowNano: nowNano}
 	// Only the MemoryStore itself: a type wrapping or embedding it (to
 	// instrument Commit, say) must see every transaction.
 	if ms, ok := store.(*MemoryStore); ok {
 		a.mem = ms
+	} else if w, ok := store.(Watcher); ok && !opts.NoWatch {
+		a.watcher = w
 	}
 	m := map[string]*poolState{}
 	a.pools.Store(&m)
@@ -189,6 +214,16 @@ type poolCore struct {
 	hasCursor  bool
 
 	pending map[Count]struct{}
+
+	// Generic stores: pages whose commit lost to another process lately.
+	// Random passes over them when picking among the open pages, so that
+	// allocators in different processes spread over different pages
+	// instead of all filling the one open page they all know. Forgotten
+	// after contendedFor commits.
+	contended    map[Count]struct{}
+	sinceContend int
+	home         Count // Random's current page (generic stores)
+	hasHome      bool
 
 	// scratch, reused under mu
 	tx batch
@@ -408,6 +443,7 @@ func (a *Allocator) locked(ctx context.Context, name string) (*poolState, error)
 // store's cache).
 func (a *Allocator) load(ctx context.Context, ps *poolState) error {
 	ps.loaded = false
+	a.startWatch(ctx)
 	kvs, err := a.store.Get(ctx, poolKey(ps.name), quarantineKey(ps.name), fifoKey(ps.name), cursorKey(ps.name))
 	if err != nil {
 		return err
@@ -419,8 +455,11 @@ func (a *Allocator) load(ctx context.Context, ps *poolState) error {
 	if err != nil {
 		return fmt.Errorf("%w: pool %q: %v", ErrCorrupt, ps.name, err)
 	}
-	if rec.Pending != nil {
+	if rec.Pending != nil || rec.Sweep != nil {
 		if err := a.completePending(ctx, ps.name); err != nil {
+			return err
+		}
+		if err := a.sweep(ctx, ps.name); err != nil {
 			return err
 		}
 		return a.load(ctx, ps)
@@ -519,6 +558,7 @@ func (ps *poolCore) setRecord(rec *poolRecord, rev uint64) error {
 		ps.lastCap = r
 	}
 	ps.full = newFullTree(ps.npages)
+	ps.hasHome, ps.contended = false, nil
 	ps.open = openSet{}
 	ps.taken = Count{}
 	ps.seen = pageSeen{}
@@ -703,10 +743,11 @@ func (ps *poolState) stats() Stats {
 }
 
 // Stats returns the pool's counts in O(1) from this allocator's view, which
-// includes every change it made and every change by others it has seen
-// (a conflict or Refresh reads them). Use Refresh first for an exact view
-// of a store other processes write to. On a MemoryStore the view is the
-// store's own and always exact.
+// includes every change it made and every change by others it has seen:
+// on a store that is a Watcher (etcd) as they happen, otherwise when a
+// conflict or Refresh reads them. Use Refresh first for an exact view of a
+// store other processes write to. On a MemoryStore the view is the store's
+// own and always exact.
 func (a *Allocator) Stats(ctx context.Context, pool string) (Stats, error) {
 	ps, err := a.locked(ctx, pool)
 	if err != nil {
@@ -855,15 +896,33 @@ func (a *Allocator) pickRandom(b *batch, skip func(Count) bool) (Count, bool) {
 		return Count{}, false
 	}
 	var idx Count
-	if n := len(ps.open.list); n > 0 && ps.open.taken*2 < n*pageSlots {
-		idx = ps.open.list[ps.rng.IntN(n)]
-	} else {
+	picked := false
+	generic := ps.region == nil
+	switch {
+	case generic:
+		// Other processes may write any page, and this allocator's view of
+		// a page it does not write goes stale: keep to a home page, chosen
+		// at random, while it has room and no other process competes for
+		// it, so that allocators spread over pages and rarely conflict.
+		if ps.hasHome && !ps.isContended(ps.home) {
+			if n, ok := ps.full.next(ps.home); ok && n == ps.home {
+				idx, picked = ps.home, true
+			}
+		}
+	case len(ps.open.list) > 0 && ps.open.taken*2 < len(ps.open.list)*pageSlots:
+		idx, picked = ps.open.list[ps.rng.IntN(len(ps.open.list))], true
+	}
+	for try := 0; !picked; try++ {
 		r := randBelow(ps.rng, ps.npages)
 		var ok bool
 		if idx, ok = ps.full.next(r); !ok || idx.Cmp(ps.npages) >= 0 {
 			if idx, ok = ps.full.next(Count{}); !ok || idx.Cmp(ps.npages) >= 0 {
 				return Count{}, false
 			}
+		}
+		if !generic || try >= 3 || !ps.isContended(idx) {
+			picked = true
+			ps.home, ps.hasHome = idx, generic
 		}
 	}
 	c := ps.capacity(idx)

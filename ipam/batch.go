@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"net/netip"
 	"slices"
+	"time"
 )
 
 // batch is an allocator transaction being built under the pool's lock.
@@ -523,6 +524,11 @@ func (a *Allocator) commit(ctx context.Context, b *batch, oc *ownerChange) (uint
 	}
 	rev, err := a.store.Commit(ctx, b.txn(oc))
 	if err == nil {
+		if b.ps.contended != nil {
+			if b.ps.sinceContend++; b.ps.sinceContend >= contendedFor {
+				b.ps.contended, b.ps.sinceContend = nil, 0
+			}
+		}
 		b.committed(rev)
 		b.ps.wrote(b.ops, rev)
 		return rev, nil
@@ -623,34 +629,8 @@ func (a *Allocator) refreshKey(ctx context.Context, ps *poolState, key string) e
 			if err != nil {
 				return err
 			}
-			kv := kvs[0]
-			if kv.Revision != 0 {
-				if err := checkPage(kv.Value, ps.capacity(idx)); err != nil {
-					return fmt.Errorf("%w: key %q: %v", ErrCorrupt, key, err)
-				}
-			}
-			st := ps.pages[idx]
-			old := 0
-			if base := idx.lsh(pageShift); base.Cmp(ps.lowFree) < 0 {
-				ps.lowFree = base // others may have freed addresses there
-			}
-			if st == nil {
-				st = &pageState{key: key}
-				ps.pages[idx] = st
-				ps.seen = pageSeen{}
-			} else if st.val != nil {
-				old = st.val.taken()
-			}
-			st.rev, st.val = kv.Revision, pageBytes(kv.Value)
-			if kv.Revision == 0 {
-				st.val = nil
-			}
-			nw := 0
-			if st.val != nil {
-				nw = st.val.taken()
-			}
-			ps.account(idx, old, nw)
-			return nil
+			ps.noteContended(idx)
+			return ps.applyPage(idx, key, kvs[0].Revision, kvs[0].Value)
 		}
 	}
 	switch key {
@@ -660,5 +640,84 @@ func (a *Allocator) refreshKey(ctx context.Context, ps *poolState, key string) e
 	return nil // owner keys: the caller re-reads them
 }
 
+// contendedFor is how many commits a page lost to another process stays
+// avoided by Random (see poolCore.contended).
+const contendedFor = 256
+
+// noteContended records that a commit on page idx lost to another process.
+func (ps *poolCore) noteContended(idx Count) {
+	if ps.contended == nil || len(ps.contended) >= 64 {
+		ps.contended = map[Count]struct{}{}
+	}
+	ps.contended[idx] = struct{}{}
+	ps.sinceContend = 0
+}
+
+// isContended reports whether page idx lost a commit lately.
+func (ps *poolCore) isContended(idx Count) bool {
+	_, ok := ps.contended[idx]
+	return ok
+}
+
+// applyPage installs a value of page idx read from the store (rev 0:
+// absent) in a generic store's cache, with its summaries.
+func (ps *poolCore) applyPage(idx Count, key string, rev uint64, val []byte) error {
+	if rev != 0 {
+		if err := checkPage(val, ps.capacity(idx)); err != nil {
+			return fmt.Errorf("%w: key %q: %v", ErrCorrupt, key, err)
+		}
+	}
+	st := ps.pages[idx]
+	old := 0
+	if base := idx.lsh(pageShift); base.Cmp(ps.lowFree) < 0 {
+		ps.lowFree = base // others may have freed addresses there
+	}
+	if st == nil {
+		st = &pageState{key: key}
+		ps.pages[idx] = st
+		ps.seen = pageSeen{}
+	} else if st.val != nil {
+		old = st.val.taken()
+	}
+	st.rev, st.val = rev, pageBytes(val)
+	if rev == 0 {
+		st.val = nil
+	}
+	nw := 0
+	if st.val != nil {
+		nw = st.val.taken()
+	}
+	ps.account(idx, old, nw)
+	return nil
+}
+
 // retryable reports whether err is a conflict worth retrying.
 func retryable(err error) bool { return errors.Is(err, ErrConflict) }
+
+// retryWait waits before retry number retry (1 for the first) of an
+// operation after a conflict: not at all for the first, then
+// RetryBackoff doubling to 64 times it, jittered into the upper half of the
+// wait. It returns ctx's error if ctx ends first.
+func (a *Allocator) retryWait(ctx context.Context, retry int) error {
+	if retry <= 1 || a.opts.RetryBackoff < 0 {
+		return ctx.Err()
+	}
+	d := a.opts.RetryBackoff << min(retry-2, 6)
+	a.randMu.Lock()
+	j := time.Duration(a.opts.Rand.Uint64() % uint64(d/2+1))
+	a.randMu.Unlock()
+	t := time.NewTimer(d/2 + j)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// gaveUp is the error of an operation that lost the store's compare on
+// every one of its attempts.
+func gaveUp(what string, attempts int) error {
+	return fmt.Errorf("%w: %s: gave up after %d attempts", ErrConflict, what, attempts)
+}

@@ -49,8 +49,20 @@
 // revisions the allocator read, so two allocators (in one process or many)
 // can never both win an address: the loser re-reads and retries. The
 // MemoryStore is the default; BoltStore keeps the state in a bbolt file that
-// several processes share, one transaction per operation; an etcd store maps
-// onto the same interface (an etcd transaction comparing mod revisions).
+// several processes share, one transaction per operation; package
+// ipam/etcdstore keeps it in etcd v3 for allocators on many hosts (one etcd
+// transaction per operation, its revisions compared by the server). Lost
+// compares are retried after re-reading, with jittered backoff, at most
+// Options.MaxRetries times; the error then wraps ErrConflict. Package
+// ipam/storetest checks any Store against the contract.
+//
+// Two optional interfaces let a store say more. A TxnLimiter (etcd's
+// --max-txn-ops) bounds every transaction: spec changes and removals of
+// pools with more pages than that are carried out in steps that a crash
+// cannot leave half-done (the next allocator completes them). A Watcher
+// streams changes: the Allocator keeps its cached pages current from it,
+// so Stats and its choice of addresses show other processes' allocations
+// as they happen. Caches only steer; the store's compare decides.
 //
 // The MemoryStore keeps each pool's keys decoded (pages, an owner index,
 // the strategy records), and Allocators on it work on that state directly

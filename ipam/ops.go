@@ -146,6 +146,7 @@ func (a *Allocator) allocate(ctx context.Context, pool, owner string, n int, wan
 		pageRead = shared
 		reloaded = shared
 	)
+	conflicts := 0 // commits lost
 	if !shared && (n > 1 || want.IsValid() || a.opts.Verifier != nil) {
 		if entries, ownerRev, err = a.readOwner(ctx, ref.key); err != nil {
 			return nil, err
@@ -154,8 +155,8 @@ func (a *Allocator) allocate(ctx context.Context, pool, owner string, n int, wan
 	}
 outer:
 	for attempt := 0; ; attempt++ {
-		if attempt > a.opts.MaxRetries {
-			return nil, fmt.Errorf("%w: pool %q: gave up after %d retries", ErrConflict, pool, attempt)
+		if attempt > a.opts.MaxRetries || conflicts > a.opts.MaxRetries {
+			return nil, gaveUp(fmt.Sprintf("pool %q: allocate for owner %q", pool, owner), attempt)
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -321,7 +322,18 @@ outer:
 			if !retryable(err) {
 				return nil, err
 			}
+			conflicts++
+			if err := a.retryWait(ctx, conflicts); err != nil {
+				return nil, err
+			}
 			var ce *ConflictError
+			if errors.As(err, &ce) && conflicts > 1 && ce.Key != ref.key {
+				// Others wrote on during the wait: read the key again, or
+				// the retry is likely to lose on the same stale revision.
+				if err := a.refreshKey(ctx, ps, ce.Key); err != nil {
+					return nil, err
+				}
+			}
 			if errors.As(err, &ce) && ce.Key == ref.key {
 				if entries, ownerRev, err = a.readOwner(ctx, ref.key); err != nil {
 					return nil, err
@@ -629,6 +641,9 @@ func (a *Allocator) verify(ctx context.Context, ps *poolState, ref *ownerRef, ca
 // quarantine marks ords taken and records them as quarantined.
 func (a *Allocator) quarantine(ctx context.Context, ps *poolState, ords []Count, es []QuarantineEntry) error {
 	for attempt := 0; attempt <= a.opts.MaxRetries; attempt++ {
+		if err := a.retryWait(ctx, attempt); err != nil {
+			return err
+		}
 		b := &ps.tx
 		b.reset(ps)
 		var add []QuarantineEntry
@@ -653,7 +668,7 @@ func (a *Allocator) quarantine(ctx context.Context, ps *poolState, ords []Count,
 			return err
 		}
 	}
-	return fmt.Errorf("%w: pool %q: quarantine: too many retries", ErrConflict, ps.name)
+	return gaveUp(fmt.Sprintf("pool %q: quarantine", ps.name), a.opts.MaxRetries+1)
 }
 
 // Quarantined lists the pool's quarantined addresses.
@@ -681,6 +696,9 @@ func (a *Allocator) Unquarantine(ctx context.Context, pool string, addr netip.Ad
 	var ev *LevelEvent
 	defer func() { ps.mu.Unlock(); a.fire(ev) }()
 	for attempt := 0; attempt <= a.opts.MaxRetries; attempt++ {
+		if err := a.retryWait(ctx, attempt); err != nil {
+			return err
+		}
 		if !ps.isQuarantined(addr) {
 			return fmt.Errorf("%w: %s is not quarantined in pool %q", ErrNotAllocated, addr, pool)
 		}
@@ -704,7 +722,7 @@ func (a *Allocator) Unquarantine(ctx context.Context, pool string, addr netip.Ad
 			return err
 		}
 	}
-	return fmt.Errorf("%w: pool %q: too many retries", ErrConflict, pool)
+	return gaveUp(fmt.Sprintf("pool %q: unquarantine %s", pool, addr), a.opts.MaxRetries+1)
 }
 
 // Release frees the lease's address if lease is still current: the owner
@@ -731,6 +749,9 @@ func (a *Allocator) ReleaseOwner(ctx context.Context, pool, owner string) ([]Lea
 func (a *Allocator) ReleaseAddr(ctx context.Context, pool string, addr netip.Addr) (Lease, error) {
 	addr = addr.WithZone("").Unmap()
 	for attempt := 0; attempt <= a.opts.MaxRetries; attempt++ {
+		if err := a.retryWait(ctx, attempt); err != nil {
+			return Lease{}, err
+		}
 		l, err := a.LeaseOf(ctx, pool, addr)
 		if err != nil {
 			return Lease{}, err
@@ -743,7 +764,7 @@ func (a *Allocator) ReleaseAddr(ctx context.Context, pool string, addr netip.Add
 		}
 		return l, nil
 	}
-	return Lease{}, fmt.Errorf("%w: pool %q: too many retries", ErrConflict, pool)
+	return Lease{}, gaveUp(fmt.Sprintf("pool %q: release %s", pool, addr), a.opts.MaxRetries+1)
 }
 
 // release frees owner's leases that match. With exact (Release) no match
@@ -787,6 +808,9 @@ func (a *Allocator) release(ctx context.Context, pool, owner string, match func(
 		a.fire(ev)
 	}()
 	for attempt := 0; attempt <= a.opts.MaxRetries; attempt++ {
+		if err := a.retryWait(ctx, attempt); err != nil {
+			return nil, err
+		}
 		if !shared {
 			if entries, rev, err = a.readOwner(ctx, ref.key); err != nil {
 				return nil, err
@@ -849,7 +873,7 @@ func (a *Allocator) release(ctx context.Context, pool, owner string, match func(
 		ev = a.levelEvent(ps)
 		return gone, nil
 	}
-	return nil, fmt.Errorf("%w: pool %q: too many retries", ErrConflict, pool)
+	return nil, gaveUp(fmt.Sprintf("pool %q: release for owner %q", pool, owner), a.opts.MaxRetries+1)
 }
 
 // noteReleased queues a released address for FIFO reuse.

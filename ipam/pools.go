@@ -9,6 +9,7 @@ import (
 	"math/bits"
 	"net/netip"
 	"slices"
+	"strings"
 )
 
 // AddPool adds the pool, or changes it if a pool of that name exists, and
@@ -31,6 +32,9 @@ func (a *Allocator) AddPool(ctx context.Context, spec PoolSpec) ([]Overlap, erro
 	name := p.spec.Name
 	sj := specToJSON(&p.spec)
 	for attempt := 0; attempt <= a.opts.MaxRetries; attempt++ {
+		if err := a.retryWait(ctx, attempt); err != nil {
+			return nil, err
+		}
 		kvs, err := a.store.Get(ctx, poolKey(name), poolsetKey)
 		if err != nil {
 			return nil, err
@@ -39,6 +43,12 @@ func (a *Allocator) AddPool(ctx context.Context, spec PoolSpec) ([]Overlap, erro
 		if kvs[0].Revision != 0 {
 			if rec, err = decodePoolRecord(kvs[0].Value); err != nil {
 				return nil, fmt.Errorf("%w: pool %q: %v", ErrCorrupt, name, err)
+			}
+			if rec.Sweep != nil {
+				if err := a.sweep(ctx, name); err != nil {
+					return nil, err
+				}
+				continue
 			}
 			if rec.Pending != nil {
 				if err := a.completePending(ctx, name); err != nil && !errors.As(err, new(*SpecChangeError)) {
@@ -104,7 +114,7 @@ func (a *Allocator) AddPool(ctx context.Context, spec PoolSpec) ([]Overlap, erro
 		a.invalidate(name)
 		return ovs, nil
 	}
-	return nil, fmt.Errorf("%w: add pool %q: too many retries", ErrConflict, name)
+	return nil, gaveUp(fmt.Sprintf("add pool %q", name), a.opts.MaxRetries+1)
 }
 
 func sameSpec(x, y *specJSON) bool {
@@ -184,6 +194,9 @@ func (a *Allocator) Pools(ctx context.Context) ([]PoolSpec, error) {
 // the same name never reissues a generation.
 func (a *Allocator) RemovePool(ctx context.Context, name string) error {
 	for attempt := 0; attempt <= a.opts.MaxRetries; attempt++ {
+		if err := a.retryWait(ctx, attempt); err != nil {
+			return err
+		}
 		kvs, err := a.store.Get(ctx, poolKey(name), poolsetKey)
 		if err != nil {
 			return err
@@ -194,6 +207,12 @@ func (a *Allocator) RemovePool(ctx context.Context, name string) error {
 		rec, err := decodePoolRecord(kvs[0].Value)
 		if err != nil {
 			return fmt.Errorf("%w: pool %q: %v", ErrCorrupt, name, err)
+		}
+		if rec.Sweep != nil {
+			if err := a.sweep(ctx, name); err != nil {
+				return err
+			}
+			continue
 		}
 		if rec.Deleted {
 			return fmt.Errorf("%w %q", ErrUnknownPool, name)
@@ -220,7 +239,7 @@ func (a *Allocator) RemovePool(ctx context.Context, name string) error {
 		a.invalidate(name)
 		return err
 	}
-	return fmt.Errorf("%w: remove pool %q: too many retries", ErrConflict, name)
+	return gaveUp(fmt.Sprintf("remove pool %q", name), a.opts.MaxRetries+1)
 }
 
 // completePending finishes (or aborts) a spec change or removal recorded in
@@ -232,6 +251,9 @@ func (a *Allocator) RemovePool(ctx context.Context, name string) error {
 // would cut away leases.
 func (a *Allocator) completePending(ctx context.Context, name string) error {
 	for attempt := 0; attempt <= a.opts.MaxRetries; attempt++ {
+		if err := a.retryWait(ctx, attempt); err != nil {
+			return err
+		}
 		kvs, err := a.store.Get(ctx, poolKey(name), quarantineKey(name), fifoKey(name), cursorKey(name))
 		if err != nil {
 			return err
@@ -245,6 +267,12 @@ func (a *Allocator) completePending(ctx context.Context, name string) error {
 		}
 		if rec.Pending == nil {
 			return nil
+		}
+		if rec.Sweep != nil { // an earlier change's pages go first
+			if err := a.sweep(ctx, name); err != nil {
+				return err
+			}
+			continue
 		}
 		oldSpec, err := specFromJSON(name, &rec.Spec)
 		if err != nil {
@@ -399,13 +427,139 @@ func (a *Allocator) completePending(ctx context.Context, name string) error {
 			}
 		}
 		ops = append(ops, Op{Key: poolKey(name), Value: encodePoolRecord(nr)})
+		if limit := a.txnLimit(); limit > 0 && (len(conds) > limit || len(ops) > limit) {
+			err := a.completeInSteps(ctx, name, rec, nr, kvs, conds, ops, limit)
+			if retryable(err) {
+				continue
+			}
+			return err
+		}
 		_, err = a.store.Commit(ctx, Txn{Conds: conds, Ops: ops})
 		if retryable(err) {
 			continue
 		}
 		return err
 	}
-	return fmt.Errorf("%w: pool %q: completing a change: too many retries", ErrConflict, name)
+	return gaveUp(fmt.Sprintf("pool %q: completing a change", name), a.opts.MaxRetries+1)
+}
+
+// txnLimit returns the store's limit on conditions and operations per
+// transaction (0: none).
+func (a *Allocator) txnLimit() int {
+	if l, ok := a.store.(TxnLimiter); ok {
+		return l.MaxTxnOps()
+	}
+	return 0
+}
+
+// completeInSteps carries out a pending change whose single transaction
+// (conds, ops: the old pages' conditions and deletions, the new epoch's
+// pages, the records) would exceed the store's limit, in steps that each
+// leave the pool consistent:
+//
+//  1. the new epoch's pages, in transactions of at most limit puts, each
+//     conditioned on the pending pool record (the pool stays frozen, and
+//     nothing reads the new epoch yet; a crash here leaves the record
+//     pending, and whoever completes it writes the same pages again);
+//  2. one transaction switching the pool record to the new epoch (with the
+//     quarantine and FIFO records), marking the old epoch for sweeping;
+//  3. the old epoch's pages deleted (sweep), which anyone finding the mark
+//     finishes after a crash.
+func (a *Allocator) completeInSteps(ctx context.Context, name string, rec, nr *poolRecord, kvs []KV, conds []Cond, ops []Op, limit int) error {
+	recCond := Cond{Key: poolKey(name), Revision: kvs[0].Revision}
+	oldPrefix := pagesPrefix(name, rec.Epoch)
+	var puts, final []Op
+	for _, op := range ops {
+		switch {
+		case strings.HasPrefix(op.Key, oldPrefix):
+			// deleted by the sweep
+		case strings.HasPrefix(op.Key, pagePrefix):
+			puts = append(puts, op)
+		case op.Key != poolKey(name):
+			final = append(final, op)
+		}
+	}
+	for len(puts) > 0 {
+		n := min(len(puts), limit)
+		if _, err := a.store.Commit(ctx, Txn{Conds: []Cond{recCond}, Ops: puts[:n]}); err != nil {
+			return err
+		}
+		puts = puts[n:]
+	}
+	old := rec.Epoch
+	nr.Sweep = &old
+	final = append(final, Op{Key: poolKey(name), Value: encodePoolRecord(nr)})
+	var finalConds []Cond
+	for _, c := range conds {
+		if !strings.HasPrefix(c.Key, pagePrefix) {
+			finalConds = append(finalConds, c)
+		}
+	}
+	if _, err := a.store.Commit(ctx, Txn{Conds: finalConds, Ops: final}); err != nil {
+		return err
+	}
+	return a.sweep(ctx, name)
+}
+
+// sweep deletes the pages of the epoch the pool record marks for sweeping
+// (a change completed in steps) and clears the mark. Pages of an earlier
+// epoch are read by nobody, so they are deleted without conditions, at
+// most the store's transaction limit at a time.
+func (a *Allocator) sweep(ctx context.Context, name string) error {
+	limit := a.txnLimit()
+	if limit <= 0 {
+		limit = 1024
+	}
+	for attempt := 0; attempt <= a.opts.MaxRetries; attempt++ {
+		if err := a.retryWait(ctx, attempt); err != nil {
+			return err
+		}
+		kvs, err := a.store.Get(ctx, poolKey(name))
+		if err != nil {
+			return err
+		}
+		if kvs[0].Revision == 0 {
+			return nil
+		}
+		rec, err := decodePoolRecord(kvs[0].Value)
+		if err != nil {
+			return fmt.Errorf("%w: pool %q: %v", ErrCorrupt, name, err)
+		}
+		if rec.Sweep == nil {
+			return nil
+		}
+		if *rec.Sweep >= rec.Epoch && !rec.Deleted {
+			return fmt.Errorf("%w: pool %q: sweep of epoch %d at epoch %d", ErrCorrupt, name, *rec.Sweep, rec.Epoch)
+		}
+		var dels []Op
+		flush := func() error {
+			if len(dels) == 0 {
+				return nil
+			}
+			_, err := a.store.Commit(ctx, Txn{Ops: dels})
+			dels = dels[:0]
+			return err
+		}
+		for kv, err := range a.store.Scan(ctx, pagesPrefix(name, *rec.Sweep)) {
+			if err != nil {
+				return err
+			}
+			if dels = append(dels, Op{Key: kv.Key, Delete: true}); len(dels) == limit {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		rec.Sweep = nil
+		_, err = a.store.Commit(ctx, Txn{Conds: []Cond{{Key: poolKey(name), Revision: kvs[0].Revision}}, Ops: []Op{{Key: poolKey(name), Value: encodePoolRecord(rec)}}})
+		if !retryable(err) {
+			return err
+		}
+	}
+	return gaveUp(fmt.Sprintf("pool %q: deleting the pages of an earlier epoch", name), a.opts.MaxRetries+1)
 }
 
 // ordinalCeil returns the ordinal of the first allocatable address >= addr

@@ -224,6 +224,11 @@ type poolRecord struct {
 	// Pending is a spec change or removal in progress: the pool is frozen
 	// (allocations and releases complete it first; see completePending).
 	Pending *pendingChange `json:"pending,omitempty"`
+	// Sweep is an earlier epoch whose pages are still to be deleted: a
+	// change carried out in steps on a store with a transaction limit
+	// (TxnLimiter) switches epochs first and deletes the old pages after;
+	// whoever finds this set finishes the deletion (see sweep).
+	Sweep *uint64 `json:"sweep,omitempty"`
 }
 
 type pendingChange struct {

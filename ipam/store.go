@@ -2,6 +2,7 @@ package ipam
 
 import (
 	"context"
+	"errors"
 	"iter"
 )
 
@@ -89,3 +90,48 @@ type errorString string
 
 // Error implements error.
 func (e errorString) Error() string { return string(e) }
+
+// TxnLimiter is an optional Store interface for stores that refuse
+// transactions with more than a number of conditions or operations (etcd's
+// --max-txn-ops, 128 by default). The Allocator keeps every transaction
+// within MaxTxnOps conditions and MaxTxnOps operations: a spec change or
+// pool removal is then carried out in steps, each of which leaves the pool
+// consistent and frozen under its Pending record, so that the next
+// allocator loading the pool completes a change a crash interrupted.
+// Allocations of more addresses than fit in one transaction fail with
+// ErrTxnTooLarge instead of being split.
+type TxnLimiter interface {
+	// MaxTxnOps returns the store's limit, or 0 for none.
+	MaxTxnOps() int
+}
+
+// ErrTxnTooLarge: a transaction has more conditions or operations than
+// the store accepts at once (see TxnLimiter).
+var ErrTxnTooLarge = errors.New("ipam: transaction too large for the store")
+
+// Watcher is an optional Store interface for stores that stream their
+// changes (etcd's watch). An Allocator on such a store keeps its cache of a
+// pool's pages current from the stream, so it sees other processes'
+// allocations without polling and without a conflict first; the store's
+// compare-and-swap stays the only guard against handing out an address
+// twice, so a late or lost event costs at most a retry.
+type Watcher interface {
+	// Watch calls fn, from one goroutine at a time, for every change to a
+	// key with the given prefix committed after Watch returns, in
+	// revision order, until stop is called or the store is closed. ctx
+	// bounds only the wait for the stream to start. When the stream ends
+	// for any other reason (history compacted, the store unreachable for
+	// good) it calls fn a last time with Err set; events may have been
+	// missed then, and a caller must re-read what it caches.
+	Watch(ctx context.Context, prefix string, fn func(WatchEvent)) (stop func(), err error)
+}
+
+// WatchEvent is one change reported by a Watcher: Key was put (Value) or
+// deleted at Revision. A last event with Err set ends the stream.
+type WatchEvent struct {
+	Key      string
+	Value    []byte
+	Revision uint64
+	Deleted  bool
+	Err      error
+}

@@ -86,6 +86,10 @@ func VerifyStore(ctx context.Context, store Store) error {
 			v.add(Problem{Key: kv.Key, Msg: "page of no pool"})
 			continue
 		}
+		if r := info.rec; (r.Sweep != nil && parts[1] == fmt.Sprintf("%016x", *r.Sweep)) ||
+			(r.Pending != nil && parts[1] == fmt.Sprintf("%016x", r.Epoch+1)) {
+			continue // a change carried out in steps: old pages to sweep, new ones being written
+		}
 		if info.pool == nil {
 			v.add(Problem{Pool: parts[0], Key: kv.Key, Msg: "page of a removed pool"})
 			continue

@@ -1,7 +1,8 @@
-// Command ipamctl manages IP pools and leases in a bbolt file with package
-// ipam. Several ipamctl processes may use one file at once.
+// Command ipamctl manages IP pools and leases with package ipam, in a bbolt
+// file or in etcd. Several ipamctl processes may use one file at once; any
+// number of them, on any hosts, may use one etcd cluster.
 //
-//	ipamctl [-store FILE] [-json] COMMAND ...
+//	ipamctl [-store FILE | -etcd ENDPOINTS [-etcd-prefix P]] [-json] COMMAND ...
 //	  pool add MANIFEST                       add or update pools (IPPool YAML/JSON or CNI ipam JSON); prints each pool name
 //	  pool list                               prints the pools
 //	  alloc POOL -owner ID [-n N] [-addr A]   prints one allocated address per line (same owner, N=1: same address)
@@ -9,6 +10,12 @@
 //	  stats POOL                              JSON counts, decimal strings
 //	  overlap MANIFEST...                     one line per overlapping pair "A B RANGE"; exit 1 if any
 //	  verify                                  checks the store's invariants; exit 0 when sound
+//
+// -store FILE (default ipamctl.db, or $IPAMCTL_STORE) keeps the state in a
+// bbolt file; -etcd host:port,host:port (or $IPAMCTL_ETCD) in etcd, under
+// the key prefix -etcd-prefix (default "addrguard/"), waiting at most
+// -etcd-timeout (default 5s) for each answer. The two stores are mutually
+// exclusive.
 //
 // Exit status: 0 ok, 1 the condition asked about (overlap, exhausted, an
 // unsound store), 2 bad usage or input (the message names it).
@@ -25,8 +32,10 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"time"
 
 	"github.com/addrguard/addrguard/ipam"
+	"github.com/addrguard/addrguard/ipam/etcdstore"
 )
 
 func main() {
@@ -44,7 +53,7 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
-const usage = `usage: ipamctl [-store FILE] [-json] COMMAND ...
+const usage = `usage: ipamctl [-store FILE | -etcd ENDPOINTS [-etcd-prefix P] [-etcd-timeout D]] [-json] COMMAND ...
   pool add MANIFEST                       add or update pools (IPPool YAML/JSON or CNI ipam JSON)
   pool list                               list pools
   alloc POOL -owner ID [-n N] [-addr A]   allocate; one address per line
@@ -58,13 +67,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ipamctl", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	store := fs.String("store", envOr("IPAMCTL_STORE", "ipamctl.db"), "bbolt store file")
+	etcd := fs.String("etcd", os.Getenv("IPAMCTL_ETCD"), "etcd endpoints, comma-separated")
+	prefix := fs.String("etcd-prefix", etcdstore.DefaultPrefix, "prefix of the keys in etcd")
+	timeout := fs.Duration("etcd-timeout", etcdstore.DefaultDialTimeout, "how long to wait for etcd to answer")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		fmt.Fprintf(stderr, "ipamctl: %v\n%s", err, usage)
 		return 2
 	}
-	c := &cli{store: *store, json: *asJSON, out: stdout}
-	err := c.dispatch(ctx, fs.Args())
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	c := &cli{store: *store, etcdPrefix: *prefix, etcdTimeout: *timeout, json: *asJSON, out: stdout}
+	var err error
+	switch {
+	case set["store"] && set["etcd"]:
+		err = usagef("-store and -etcd are mutually exclusive: give one")
+	case (set["etcd-prefix"] || set["etcd-timeout"]) && *etcd == "":
+		err = usagef("-etcd-prefix and -etcd-timeout need -etcd")
+	case *etcd != "" && !set["store"]:
+		for _, ep := range strings.Split(*etcd, ",") {
+			if ep = strings.TrimSpace(ep); ep == "" {
+				err = usagef("-etcd %q: empty endpoint", *etcd)
+				break
+			}
+			c.etcd = append(c.etcd, ep)
+		}
+	}
+	if err == nil {
+		err = c.dispatch(ctx, fs.Args())
+	}
 	var ue *usageError
 	switch {
 	case err == nil:
@@ -101,13 +132,24 @@ func envOr(k, def string) string {
 }
 
 type cli struct {
-	store string
-	json  bool
-	out   io.Writer
+	store       string
+	etcd        []string // endpoints; the store is etcd when set
+	etcdPrefix  string
+	etcdTimeout time.Duration
+	json        bool
+	out         io.Writer
+}
+
+// openStore opens the bbolt file or dials etcd.
+func (c *cli) openStore(ctx context.Context) (ipam.Store, error) {
+	if len(c.etcd) > 0 {
+		return etcdstore.Dial(ctx, c.etcd, etcdstore.Options{Prefix: c.etcdPrefix, DialTimeout: c.etcdTimeout, RequestTimeout: c.etcdTimeout})
+	}
+	return ipam.OpenBolt(ctx, c.store, ipam.BoltOptions{})
 }
 
 func (c *cli) open(ctx context.Context) (*ipam.Allocator, func(), error) {
-	st, err := ipam.OpenBolt(ctx, c.store, ipam.BoltOptions{})
+	st, err := c.openStore(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -372,7 +414,7 @@ func (c *cli) overlap(paths []string) error {
 }
 
 func (c *cli) verify(ctx context.Context) error {
-	st, err := ipam.OpenBolt(ctx, c.store, ipam.BoltOptions{})
+	st, err := c.openStore(ctx)
 	if err != nil {
 		return err
 	}

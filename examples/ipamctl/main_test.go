@@ -5,13 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/addrguard/addrguard/ipam/etcdstore/etcdtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -38,21 +41,37 @@ func write(t *testing.T, dir, name, data string) string {
 	return p
 }
 
+// stores are the two kinds of store ipamctl runs on: a bbolt file in dir,
+// and an embedded etcd server.
+func stores(t *testing.T, dir string) map[string][]string {
+	c := etcdtest.Start(t, etcdtest.Options{})
+	return map[string][]string{
+		"bolt": {"-store", filepath.Join(dir, "ipam.db")},
+		"etcd": {"-etcd", strings.Join(c.Endpoints(), ","), "-etcd-prefix", "ipamctl-test/"},
+	}
+}
+
 func TestCommands(t *testing.T) {
 	dir := t.TempDir()
-	store := filepath.Join(dir, "ipam.db")
+	for name, sel := range stores(t, dir) {
+		t.Run(name, func(t *testing.T) { testCommands(t, dir, sel) })
+	}
+}
+
+func testCommands(t *testing.T, dir string, sel []string) {
+	cmd := func(args ...string) (string, string, int) { return ipamctl(t, append(slices.Clone(sel), args...)...) }
 	manifest := write(t, dir, "pool.yaml", poolYAML)
-	out, _, code := ipamctl(t, "-store", store, "pool", "add", manifest)
+	out, _, code := cmd("pool", "add", manifest)
 	require.Equal(t, 0, code)
 	assert.Equal(t, "pool-us-west\n", out)
 
-	out, _, code = ipamctl(t, "-store", store, "alloc", "pool-us-west", "-owner", "pod-1")
+	out, _, code = cmd("alloc", "pool-us-west", "-owner", "pod-1")
 	require.Equal(t, 0, code)
 	assert.Equal(t, "10.100.0.2\n", out)
-	again, _, _ := ipamctl(t, "-store", store, "alloc", "-owner", "pod-1", "pool-us-west")
+	again, _, _ := cmd("alloc", "-owner", "pod-1", "pool-us-west")
 	assert.Equal(t, out, again, "same owner, same address")
 
-	out, _, code = ipamctl(t, "-store", store, "alloc", "pool-us-west", "-owner", "bulk", "-n", "30000")
+	out, _, code = cmd("alloc", "pool-us-west", "-owner", "bulk", "-n", "30000")
 	require.Equal(t, 0, code)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	assert.Len(t, lines, 30000)
@@ -62,14 +81,14 @@ func TestCommands(t *testing.T) {
 		seen[l] = true
 	}
 
-	out, _, code = ipamctl(t, "-store", store, "alloc", "pool-us-west", "-owner", "pinned", "-addr", "10.100.200.7")
+	out, _, code = cmd("alloc", "pool-us-west", "-owner", "pinned", "-addr", "10.100.200.7")
 	require.Equal(t, 0, code)
 	assert.Equal(t, "10.100.200.7\n", out)
-	_, errOut, code := ipamctl(t, "-store", store, "alloc", "pool-us-west", "-owner", "x", "-addr", "10.100.0.105")
+	_, errOut, code := cmd("alloc", "pool-us-west", "-owner", "x", "-addr", "10.100.0.105")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, "10.100.0.105")
 
-	out, _, code = ipamctl(t, "-store", store, "stats", "pool-us-west")
+	out, _, code = cmd("stats", "pool-us-west")
 	require.Equal(t, 0, code)
 	var st map[string]any
 	require.NoError(t, json.Unmarshal([]byte(out), &st))
@@ -77,24 +96,24 @@ func TestCommands(t *testing.T) {
 		"quarantined": "0", "free": "35520", "utilization": st["utilization"]}, st)
 	assert.InDelta(t, 30002.0/65522, st["utilization"], 1e-9)
 
-	out, _, code = ipamctl(t, "-store", store, "release", "pool-us-west", "10.100.200.7")
+	out, _, code = cmd("release", "pool-us-west", "10.100.200.7")
 	require.Equal(t, 0, code)
 	assert.Equal(t, "10.100.200.7 pinned\n", out)
-	_, _, code = ipamctl(t, "-store", store, "release", "pool-us-west", "10.100.200.7")
+	_, _, code = cmd("release", "pool-us-west", "10.100.200.7")
 	assert.Equal(t, 2, code)
-	out, _, code = ipamctl(t, "-store", store, "release", "pool-us-west", "-owner", "bulk")
+	out, _, code = cmd("release", "pool-us-west", "-owner", "bulk")
 	require.Equal(t, 0, code)
 	assert.Len(t, strings.Split(strings.TrimSpace(out), "\n"), 30000)
 
-	out, _, code = ipamctl(t, "-store", store, "verify")
+	out, _, code = cmd("verify")
 	assert.Equal(t, 0, code)
 	assert.Equal(t, "ok\n", out)
 
 	// Exhaustion is exit 1.
 	small := write(t, dir, "small.json", `{"name":"tiny","ipam":{"type":"host-local","subnet":"192.0.2.0/30"}}`)
-	_, _, code = ipamctl(t, "-store", store, "pool", "add", small)
+	_, _, code = cmd("pool", "add", small)
 	require.Equal(t, 0, code)
-	_, errOut, code = ipamctl(t, "-store", store, "alloc", "tiny", "-owner", "o", "-n", "3")
+	_, errOut, code = cmd("alloc", "tiny", "-owner", "o", "-n", "3")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "exhausted")
 }
@@ -131,6 +150,9 @@ func TestOverlapAndUsage(t *testing.T) {
 		{[]string{"-store", store, "release", "p", "-owner", "o", "10.0.0.1"}, "usage: release"},
 		{[]string{"-bogus"}, "flag provided but not defined"},
 		{[]string{"overlap"}, "usage: overlap"},
+		{[]string{"-store", store, "-etcd", "127.0.0.1:2379", "pool", "list"}, "-store and -etcd are mutually exclusive"},
+		{[]string{"-etcd-prefix", "x/", "pool", "list"}, "need -etcd"},
+		{[]string{"-etcd", "127.0.0.1:2379,", "pool", "list"}, "empty endpoint"},
 	}
 	for _, tt := range tests {
 		_, errOut, code := ipamctl(t, tt.args...)
@@ -139,8 +161,24 @@ func TestOverlapAndUsage(t *testing.T) {
 	}
 }
 
+// An unreachable etcd is an error naming the endpoint and the operation,
+// not an empty store.
+func TestEtcdUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ep := l.Addr().String()
+	require.NoError(t, l.Close()) // nothing listens there now
+	for _, args := range [][]string{{"pool", "list"}, {"alloc", "p", "-owner", "o"}, {"verify"}} {
+		out, errOut, code := ipamctl(t, append([]string{"-etcd", ep, "-etcd-timeout", "300ms"}, args...)...)
+		assert.Equal(t, 1, code, "%v", args)
+		assert.Empty(t, out)
+		assert.Contains(t, errOut, ep, "%v", args)
+		assert.Contains(t, errOut, "etcdstore: dial", "%v", args)
+	}
+}
+
 // TestProcesses runs the built ipamctl: 8 processes allocating at once on
-// one file, then verify.
+// one bbolt file or one etcd, then verify.
 func TestProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
@@ -150,16 +188,22 @@ func TestProcesses(t *testing.T) {
 	build := exec.Command("go", "build", "-o", bin, ".")
 	build.Stderr = os.Stderr
 	require.NoError(t, build.Run())
-	store := filepath.Join(dir, "ipam.db")
+	for name, sel := range stores(t, dir) {
+		t.Run(name, func(t *testing.T) { testProcesses(t, bin, dir, sel) })
+	}
+}
+
+func testProcesses(t *testing.T, bin, dir string, sel []string) {
+	cmd := func(args ...string) *exec.Cmd { return exec.Command(bin, append(slices.Clone(sel), args...)...) }
 	manifest := write(t, dir, "pool.yaml", poolYAML)
-	require.NoError(t, exec.Command(bin, "-store", store, "pool", "add", manifest).Run())
+	require.NoError(t, cmd("pool", "add", manifest).Run())
 	var wg sync.WaitGroup
 	outs := make([]string, 8)
 	for i := range outs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out, err := exec.Command(bin, "-store", store, "alloc", "pool-us-west", "-owner", fmt.Sprint("job", i), "-n", "500").Output()
+			out, err := cmd("alloc", "pool-us-west", "-owner", fmt.Sprint("job", i), "-n", "500").Output()
 			assert.NoError(t, err)
 			outs[i] = string(out)
 		}()
@@ -173,7 +217,7 @@ func TestProcesses(t *testing.T) {
 		}
 	}
 	assert.Len(t, seen, 4000)
-	out, err := exec.Command(bin, "-store", store, "verify").Output()
+	out, err := cmd("verify").Output()
 	require.NoError(t, err)
 	assert.Equal(t, "ok\n", string(out))
 }
