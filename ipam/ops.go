@@ -593,10 +593,10 @@ func (a *Allocator) verify(ctx context.Context, ps *poolState, ref *ownerRef, ca
 	if ps.region != nil {
 		if err := a.lockPool(ctx, ps, ref); err != nil {
 			// Hold the locks again for the caller's deferred unlock.
+			ps.mu.Lock()
 			if ref.sh != nil {
 				ref.sh.mu.Lock()
 			}
-			ps.mu.Lock()
 			for _, o := range cands {
 				delete(ps.pending, o)
 			}

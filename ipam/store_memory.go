@@ -157,7 +157,7 @@ func parseHex64(s string) (uint64, bool) {
 
 // memRegion holds one pool's keys, decoded. core.mu (the pool lock) guards
 // core and the fields after it; each owner shard has its own lock. Lock
-// order: owner shards (in index order), then core.mu. Store methods take
+// order: core.mu, then owner shards (in index order). Store methods take
 // every lock of the regions they touch; allocators take one owner's shard
 // and the pool lock.
 type memRegion struct {
@@ -206,10 +206,10 @@ func (s *MemoryStore) region(name string) *memRegion {
 }
 
 func (r *memRegion) lockAll() {
+	r.core.mu.Lock()
 	for i := range r.owners {
 		r.owners[i].mu.Lock()
 	}
-	r.core.mu.Lock()
 }
 
 func (r *memRegion) unlockAll() {
