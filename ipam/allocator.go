@@ -449,16 +449,12 @@ func (a *Allocator) locked(ctx context.Context, name string) (*poolState, error)
 func (a *Allocator) load(ctx context.Context, ps *poolState) error {
 	ps.loaded = false
 	a.startWatch(ctx)
-	kvs, err := a.store.Get(ctx, poolKey(ps.name), quarantineKey(ps.name), fifoKey(ps.name), cursorKey(ps.name))
+	rec, kvs, err := a.getPoolRecord(ctx, ps.name, quarantineKey(ps.name), fifoKey(ps.name), cursorKey(ps.name))
 	if err != nil {
 		return err
 	}
-	if kvs[0].Revision == 0 {
+	if rec == nil {
 		return fmt.Errorf("%w %q", ErrUnknownPool, ps.name)
-	}
-	rec, err := decodePoolRecord(kvs[0].Value)
-	if err != nil {
-		return fmt.Errorf("%w: pool %q: %v", ErrCorrupt, ps.name, err)
 	}
 	if rec.Pending != nil || rec.Sweep != nil {
 		if err := a.completePending(ctx, ps.name); err != nil {

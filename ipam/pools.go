@@ -35,15 +35,11 @@ func (a *Allocator) AddPool(ctx context.Context, spec PoolSpec) ([]Overlap, erro
 		if err := a.retryWait(ctx, attempt); err != nil {
 			return nil, err
 		}
-		kvs, err := a.store.Get(ctx, poolKey(name), poolsetKey)
+		rec, kvs, err := a.getPoolRecord(ctx, name, poolsetKey)
 		if err != nil {
 			return nil, err
 		}
-		var rec *poolRecord
-		if kvs[0].Revision != 0 {
-			if rec, err = decodePoolRecord(kvs[0].Value); err != nil {
-				return nil, fmt.Errorf("%w: pool %q: %v", ErrCorrupt, name, err)
-			}
+		if rec != nil {
 			if rec.Sweep != nil {
 				if err := a.sweep(ctx, name); err != nil {
 					return nil, err
@@ -197,16 +193,12 @@ func (a *Allocator) RemovePool(ctx context.Context, name string) error {
 		if err := a.retryWait(ctx, attempt); err != nil {
 			return err
 		}
-		kvs, err := a.store.Get(ctx, poolKey(name), poolsetKey)
+		rec, kvs, err := a.getPoolRecord(ctx, name, poolsetKey)
 		if err != nil {
 			return err
 		}
-		if kvs[0].Revision == 0 {
+		if rec == nil {
 			return fmt.Errorf("%w %q", ErrUnknownPool, name)
-		}
-		rec, err := decodePoolRecord(kvs[0].Value)
-		if err != nil {
-			return fmt.Errorf("%w: pool %q: %v", ErrCorrupt, name, err)
 		}
 		if rec.Sweep != nil {
 			if err := a.sweep(ctx, name); err != nil {
@@ -254,16 +246,9 @@ func (a *Allocator) completePending(ctx context.Context, name string) error {
 		if err := a.retryWait(ctx, attempt); err != nil {
 			return err
 		}
-		kvs, err := a.store.Get(ctx, poolKey(name), quarantineKey(name), fifoKey(name), cursorKey(name))
-		if err != nil {
+		rec, kvs, err := a.getPoolRecord(ctx, name, quarantineKey(name), fifoKey(name), cursorKey(name))
+		if err != nil || rec == nil {
 			return err
-		}
-		if kvs[0].Revision == 0 {
-			return nil
-		}
-		rec, err := decodePoolRecord(kvs[0].Value)
-		if err != nil {
-			return fmt.Errorf("%w: pool %q: %v", ErrCorrupt, name, err)
 		}
 		if rec.Pending == nil {
 			return nil
@@ -514,16 +499,9 @@ func (a *Allocator) sweep(ctx context.Context, name string) error {
 		if err := a.retryWait(ctx, attempt); err != nil {
 			return err
 		}
-		kvs, err := a.store.Get(ctx, poolKey(name))
-		if err != nil {
+		rec, kvs, err := a.getPoolRecord(ctx, name)
+		if err != nil || rec == nil {
 			return err
-		}
-		if kvs[0].Revision == 0 {
-			return nil
-		}
-		rec, err := decodePoolRecord(kvs[0].Value)
-		if err != nil {
-			return fmt.Errorf("%w: pool %q: %v", ErrCorrupt, name, err)
 		}
 		if rec.Sweep == nil {
 			return nil
@@ -578,4 +556,21 @@ func (p *Pool) ordinalCeil(addr netip.Addr) Count {
 		}
 	}
 	return p.allocatable
+}
+
+// getPoolRecord reads pool name's record together with keys, in one Get:
+// kvs[0] is the record's key, the rest follow in order. rec is nil when the
+// pool has no record; a record that does not decode is ErrCorrupt.
+func (a *Allocator) getPoolRecord(ctx context.Context, name string, keys ...string) (rec *poolRecord, kvs []KV, err error) {
+	kvs, err = a.store.Get(ctx, append([]string{poolKey(name)}, keys...)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	if kvs[0].Revision == 0 {
+		return nil, kvs, nil
+	}
+	if rec, err = decodePoolRecord(kvs[0].Value); err != nil {
+		return nil, nil, fmt.Errorf("%w: pool %q: %v", ErrCorrupt, name, err)
+	}
+	return rec, kvs, nil
 }
