@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go4.org/netipx"
 )
@@ -123,4 +124,29 @@ func (p testPath) other(ctx context.Context, s Store, opts Options, specs ...Poo
 		s = g.Store
 	}
 	return NewWithOptions(ctx, p.wrap(s.(*MemoryStore), p.second), opts, specs...)
+}
+
+// verifyAlong runs VerifyStore on st over and over in a goroutine, asserting
+// each time that the store is sound, until the returned function is called;
+// that function waits for the goroutine and returns how many checks ran.
+func verifyAlong(t *testing.T, st Store) (stop func() int) {
+	done, checked := make(chan struct{}), make(chan struct{})
+	checks := 0
+	go func() {
+		defer close(checked)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			assert.NoError(t, VerifyStore(ctx, st))
+			checks++
+		}
+	}()
+	return func() int {
+		close(done)
+		<-checked
+		return checks
+	}
 }

@@ -284,20 +284,7 @@ func TestRaceSameOwner(t *testing.T) {
 		a, st := p.newAlloc(t, Options{}, PoolSpec{Name: "p", Subnet: prefix("10.0.0.0/20")})
 		b, err := p.other(ctx, st, Options{Rand: &seq{x: 9}})
 		require.NoError(t, err)
-		stop, checked := make(chan struct{}), make(chan struct{})
-		checks := 0
-		go func() {
-			defer close(checked)
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				assert.NoError(t, VerifyStore(ctx, st))
-				checks++
-			}
-		}()
+		stopVerify := verifyAlong(t, st)
 		got := make([][]Lease, workers)
 		var wg sync.WaitGroup
 		for w := range workers {
@@ -332,8 +319,7 @@ func TestRaceSameOwner(t *testing.T) {
 			}
 		}()
 		wg.Wait()
-		close(stop)
-		<-checked
+		checks := stopVerify()
 		for i := range owners {
 			for w := 1; w < workers; w++ {
 				require.Equal(t, got[0][i], got[w][i], "owner same-%d", i)

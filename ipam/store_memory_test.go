@@ -233,7 +233,6 @@ func TestMemoryStoreMatchesReference(t *testing.T) {
 func TestMemoryStoreSnapshotsUnderAllocation(t *testing.T) {
 	a, st := newAlloc(t, Options{}, PoolSpec{Name: "p", Subnet: prefix("10.0.0.0/20")}, PoolSpec{Name: "q", Subnet: prefix("10.1.0.0/20")})
 	var wg sync.WaitGroup
-	stop := make(chan struct{})
 	for w := 0; w < 4; w++ {
 		wg.Add(1)
 		go func() {
@@ -253,20 +252,7 @@ func TestMemoryStoreSnapshotsUnderAllocation(t *testing.T) {
 			}
 		}()
 	}
-	checks := 0
-	checked := make(chan struct{})
-	go func() {
-		defer close(checked)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			assert.NoError(t, VerifyStore(ctx, st))
-			checks++
-		}
-	}()
+	stopVerify := verifyAlong(t, st)
 	// Meanwhile an owner appears through the Store interface, taking an
 	// address the way a generic allocator would: page and owner record in
 	// one compare-and-swap. (The workers never get that far up the pool.)
@@ -298,8 +284,7 @@ func TestMemoryStoreSnapshotsUnderAllocation(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	close(stop)
-	<-checked
+	checks := stopVerify()
 	verifyOK(t, a)
 	got, err := a.Lookup(ctx, "p", "from-commit")
 	require.NoError(t, err)
