@@ -817,9 +817,12 @@ func (b *batch) nextFree(from Count, skip func(Count) bool) (Count, bool) {
 	idx := from.rsh(pageShift)
 	slot := int(from.lo & (pageSlots - 1))
 	for {
-		var ok bool
-		if idx, ok = ps.full.next(idx); !ok || idx.Cmp(ps.npages) >= 0 {
+		next, ok := ps.full.next(idx)
+		if !ok || next.Cmp(ps.npages) >= 0 {
 			return Count{}, false
+		}
+		if next != idx { // from's page is full: a later page, from its start
+			idx, slot = next, 0
 		}
 		c := ps.capacity(idx)
 		v := b.view(idx)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"sync"
@@ -798,6 +799,96 @@ func TestSequentialBatch(t *testing.T) {
 		again, err := a.AllocateN(ctx, "p", "batch", 3)
 		require.NoError(t, err)
 		require.Equal(t, ls[:3], again, "idempotent")
+		verifyOK(t, a)
+	})
+}
+
+// Single Sequential allocations take exactly the first free address while
+// releases open holes behind the lowest free one, on earlier pages and on
+// the page being filled, across reserved gaps, page boundaries and the
+// pool's second subnet: the path that looks only at the page of the lowest
+// free ordinal must agree with the full search whenever it answers.
+func TestSequentialFirstFreeAcrossPages(t *testing.T) {
+	forPaths(t, func(t *testing.T, p testPath) {
+		spec := PoolSpec{Name: "p", Subnet: prefix("10.0.0.0/21"), Gateway: addr("10.0.0.1"),
+			Reserved: []netipx.IPRange{mustRange(t, "10.0.3.250-10.0.4.5")}, // across the first page's end
+			Extra:    []Range{{Subnet: prefix("10.1.0.0/24")}}}
+		a, _ := p.newAlloc(t, Options{Rand: &seq{x: 3}}, spec)
+		pool, err := Compile(spec)
+		require.NoError(t, err)
+		var order []netip.Addr
+		for ad := range allAddrs(pool) {
+			order = append(order, ad)
+		}
+		held := map[netip.Addr]Lease{}
+		firstFree := func() netip.Addr {
+			for _, ad := range order {
+				if _, ok := held[ad]; !ok {
+					return ad
+				}
+			}
+			return netip.Addr{}
+		}
+		r := rand.New(rand.NewPCG(7, 7))
+		n := 0
+		for step := 0; step < 9000; step++ {
+			if len(held) > 0 && r.IntN(3) == 0 {
+				// release one of the addresses held, often a recent one
+				var pick Lease
+				k := r.IntN(len(held))
+				for _, l := range held {
+					if k == 0 {
+						pick = l
+						break
+					}
+					k--
+				}
+				require.NoError(t, a.Release(ctx, pick))
+				delete(held, pick.Addr)
+				continue
+			}
+			want := firstFree()
+			l, err := a.Allocate(ctx, "p", fmt.Sprint("o", n))
+			n++
+			if !want.IsValid() {
+				require.ErrorIs(t, err, ErrExhausted)
+				continue
+			}
+			require.NoError(t, err)
+			require.Equal(t, want, l.Addr, "step %d", step)
+			held[l.Addr] = l
+		}
+		require.Greater(t, len(held), 2200, "the pool filled into its last page")
+		verifyOK(t, a)
+	})
+}
+
+// A full page whose lowest free ordinal lagged behind (every ordinal below
+// it taken, some above it too) is skipped to the next page from that
+// page's start: the address at slot 2 of the second page is found, not
+// missed (which once made a pool with free addresses report ErrExhausted).
+func TestSequentialNoFalseExhaustion(t *testing.T) {
+	forPaths(t, func(t *testing.T, p testPath) {
+		spec := PoolSpec{Name: "p", Subnet: prefix("10.0.0.0/21")}
+		a, _ := p.newAlloc(t, Options{}, spec)
+		pool, err := Compile(spec)
+		require.NoError(t, err)
+		size, _ := pool.Size().Uint64()
+		_, err = a.AllocateN(ctx, "p", "all", int(size))
+		require.NoError(t, err)
+		early, late := pool.addr(CountOf(5)), pool.addr(CountOf(pageSlots+2))
+		for _, ad := range []netip.Addr{early, late} {
+			_, err := a.ReleaseAddr(ctx, "p", ad)
+			require.NoError(t, err)
+		}
+		l, err := a.Allocate(ctx, "p", "first")
+		require.NoError(t, err)
+		require.Equal(t, early, l.Addr)
+		l, err = a.Allocate(ctx, "p", "second")
+		require.NoError(t, err, "one address is still free")
+		require.Equal(t, late, l.Addr)
+		_, err = a.Allocate(ctx, "p", "third")
+		require.ErrorIs(t, err, ErrExhausted)
 		verifyOK(t, a)
 	})
 }
