@@ -90,6 +90,7 @@ type ownerRef struct {
 func (ps *poolState) ownerRef(owner string) ownerRef {
 	if r := ps.region; r != nil {
 		sh, h := r.shard(owner)
+		sh.prefetchFind(h)
 		return ownerRef{owner: owner, sh: sh, h: h}
 	}
 	return ownerRef{owner: owner, key: ownerKey(ps.name, owner)}

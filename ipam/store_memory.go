@@ -614,7 +614,10 @@ type ownerShard struct {
 	free   []uint32      // released slots
 	aside  map[uint32]ownerAside
 	seed   maphash.Seed // the store's
-	_      [16]byte     // keeps neighbouring shards' locks off one cache line
+	// index as of the last rehash, published for prefetchFind, which
+	// reads it without the lock.
+	pub atomic.Pointer[[]uint32]
+	_   [64]byte // keeps neighbouring shards' locks off one cache line
 }
 
 // ownerSlot is one owner's record: a single lease inline, or (one.gen 0)
@@ -667,6 +670,18 @@ func (sh *ownerShard) prefetchNext() {
 		a := uintptr(unsafe.Pointer(&sh.chunks[c][i]))
 		prefetch.Line(a)
 		prefetch.Line(a + unsafe.Sizeof(ownerSlot{}) - 1) // a slot may straddle two lines
+	}
+}
+
+// prefetchFind starts loading the index entry where find will start to
+// look for an owner of hash h, so that the cache miss, likely in an index
+// of many owners, is taken before the locks rather than while holding them.
+// It reads the index published at the last rehash; a stale one only makes
+// the prefetch useless.
+func (sh *ownerShard) prefetchFind(h uint64) {
+	if p := sh.pub.Load(); p != nil && len(*p) > 0 {
+		ix := *p
+		prefetch.Line(uintptr(unsafe.Pointer(&ix[int(uint32(h))&(len(ix)-1)])))
 	}
 }
 
@@ -747,6 +762,8 @@ func (sh *ownerShard) rehash() {
 		clear(sh.index) // only tombstones to drop: rebuild in place
 	} else {
 		sh.index = make([]uint32, n)
+		ix := sh.index
+		sh.pub.Store(&ix)
 	}
 	sh.tombs = 0
 	mask := n - 1
