@@ -413,7 +413,7 @@ func (a *Analyzer) connKey(rec *record) string {
 func (a *Analyzer) parity(rec *record, m *sshMatch, uh uint64, v verdict, forget bool, ns int64) (Role, *connState) {
 	nofail := v == vHelper || v == vGained
 	gained := v == vGained
-	hk := maphash.String(a.seed, a.connKey(rec))
+	hk := hashConnKey(a.connKey(rec))
 	c := a.conns.get(hk)
 	if c != nil && ns-c.lastNS > int64(connTTL) {
 		a.conns.remove(hk, c)

@@ -1,5 +1,7 @@
 package logscan
 
+import "math/bits"
+
 // connCache holds the sshd connection contexts (one per host+program+pid):
 // a 4-way set-associative table of fixed size. A full set drops its least
 // recently used entry. Lookups and inserts cost a few comparisons and never
@@ -89,4 +91,24 @@ func (cc *connCache) reset() {
 		cc.meta[i].used = 0
 	}
 	cc.tick, cc.evicted = 0, 0
+}
+
+// hashConnKey hashes a connection key (host, program and pid) for the
+// connection table. It is a fixed function, not a seeded one: which set a
+// connection lands in decides which one a full set evicts, and a scan of
+// the same log must give the same findings every time. (The keys come
+// from syslog headers, not from text an attacker writes.) Eight bytes a
+// round, each round a bijection of the state, then mix64.
+func hashConnKey(s string) uint64 {
+	h := uint64(len(s)) * 0x9e3779b97f4a7c15
+	for ; len(s) >= 8; s = s[8:] {
+		w := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+			uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+		h = bits.RotateLeft64((h^w)*0x9e3779b97f4a7c15, 29)
+	}
+	var t uint64
+	for i := len(s) - 1; i >= 0; i-- {
+		t = t<<8 | uint64(s[i])
+	}
+	return mix64(h ^ t*0xc2b2ae3d27d4eb4f)
 }

@@ -1,6 +1,7 @@
 package logscan
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -363,6 +364,33 @@ func TestTopSourcesVersusPipe(t *testing.T) {
 		got = append(got, strings.TrimSpace(r.String()))
 	}
 	assert.Equal(t, []string{"3 192.0.2.20", "1 192.0.2.21", "1 192.0.2.22", "1 bad.example.com"}, got)
+}
+
+// The connection table is bounded (MaxConnections, 1024 by default) and a
+// full set evicts; the generated mix, with a new sshd pid on every line,
+// keeps it full. The findings and the table must still be the same on
+// every scan of the same input: which connection is evicted may not depend
+// on a random hash seed.
+func TestSameInputSameFindings(t *testing.T) {
+	var gen bytes.Buffer
+	genAuthLog(&gen, 2<<20, 0.3, 9)
+	run := func() ([]SourceCount, []Finding, Stats) {
+		an := New(Options{Location: time.UTC, Reference: t0})
+		var fs []Finding
+		require.NoError(t, an.Scan(bytes.NewReader(gen.Bytes()), func(f Finding) { fs = append(fs, f) }))
+		return an.TopSources(0), fs, an.Stats()
+	}
+	top, fs, st := run()
+	for range 3 {
+		top2, fs2, st2 := run()
+		require.Equal(t, top, top2)
+		require.Equal(t, fs, fs2)
+		require.Equal(t, st, st2)
+		alone, err := TopSources(t.Context(), bytes.NewReader(gen.Bytes()), Options{Location: time.UTC, Reference: t0}, 0)
+		require.NoError(t, err)
+		require.Equal(t, top, alone)
+	}
+	require.NotEmpty(t, fs)
 }
 
 func contextWithCancel(t *testing.T) (context.Context, context.CancelFunc) {
