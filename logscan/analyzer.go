@@ -140,16 +140,25 @@ func (a *Analyzer) ScanContext(ctx context.Context, r io.Reader, h Handler) erro
 	lr := newLineReader(r, a.opts.MaxLineBytes, a.readBuf)
 	a.readBuf = lr.buf
 	var err error
+	// A top-sources scan reads sshd lines only: every text format names the
+	// program in the line, so a line without "sshd" is another program's
+	// and is passed over unparsed (journald JSON is always read: a field
+	// may be a byte array). The reader tells in the same pass that finds
+	// the line's end.
+	topOnly := a.topOnly && a.h.Event == nil
 	for {
-		line, n, long, ok, rerr := lr.next()
+		line, n, long, ok, rerr, maySSHD := lr.scan(topOnly)
 		if !ok {
 			err = rerr
 			break
 		}
 		a.stats.Lines++
-		if long {
+		switch {
+		case long:
 			a.longLine(lr.line, n)
-		} else {
+		case topOnly && !maySSHD && (len(line) == 0 || line[0] != '{'):
+			// another program's line: nothing to count
+		default:
 			a.line(line, lr.line)
 		}
 		if lr.line&4095 == 0 {

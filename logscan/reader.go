@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+
+	"github.com/addrguard/addrguard/internal/linescan"
 )
 
 // lineReader splits a stream into lines in constant memory. A line longer
@@ -36,16 +38,33 @@ func newLineReader(r io.Reader, max int, buf []byte) *lineReader {
 // max it returns long = true, the line's length in n and no content. At the
 // end of the stream it returns ok = false; err is nil at a clean end.
 func (lr *lineReader) next() (line []byte, n int64, long, ok bool, err error) {
+	line, n, long, ok, err, _ = lr.scan(false)
+	return line, n, long, ok, err
+}
+
+// sshdWord is what maySSHD of next's lines looks for.
+var sshdWord = linescan.Word{First: 's', Last: 'd'}
+
+// scan is next; with sshd it also reports in maySSHD whether the line can
+// contain "sshd" (false positives possible, no false negatives), found in
+// the same pass over the line as its end. Long lines report false.
+func (lr *lineReader) scan(sshd bool) (line []byte, n int64, long, ok bool, err error, maySSHD bool) {
 	for {
-		if i := bytes.IndexByte(lr.buf[lr.start:lr.end], '\n'); i >= 0 {
+		var i int
+		if sshd {
+			i, maySSHD = linescan.Line(lr.buf[lr.start:lr.end], '\n', sshdWord)
+		} else {
+			i = bytes.IndexByte(lr.buf[lr.start:lr.end], '\n')
+		}
+		if i >= 0 {
 			line = lr.buf[lr.start : lr.start+i]
 			lr.start += i + 1
 			lr.bytes += int64(i + 1)
 			lr.line++
 			if len(line) > lr.max {
-				return nil, int64(len(line)), true, true, nil
+				return nil, int64(len(line)), true, true, nil, false
 			}
-			return trimCR(line), int64(len(line)), false, true, nil
+			return trimCR(line), int64(len(line)), false, true, nil, maySSHD
 		}
 		if lr.end-lr.start > lr.max {
 			// Too long: drop what we have and skip to the next newline.
@@ -54,7 +73,7 @@ func (lr *lineReader) next() (line []byte, n int64, long, ok bool, err error) {
 			lr.start, lr.end = 0, 0
 			total := lr.skipLine()
 			lr.line++
-			return nil, skipped + total, true, true, nil
+			return nil, skipped + total, true, true, nil, false
 		}
 		if lr.err != nil {
 			if lr.start < lr.end { // last line without newline
@@ -62,12 +81,12 @@ func (lr *lineReader) next() (line []byte, n int64, long, ok bool, err error) {
 				lr.bytes += int64(len(line))
 				lr.start = lr.end
 				lr.line++
-				return trimCR(line), int64(len(line)), false, true, nil
+				return trimCR(line), int64(len(line)), false, true, nil, maySSHD
 			}
 			if errors.Is(lr.err, io.EOF) {
-				return nil, 0, false, false, nil
+				return nil, 0, false, false, nil, false
 			}
-			return nil, 0, false, false, lr.err
+			return nil, 0, false, false, lr.err, false
 		}
 		lr.fill()
 	}

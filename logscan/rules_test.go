@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -364,6 +367,49 @@ func TestTopSourcesVersusPipe(t *testing.T) {
 		got = append(got, strings.TrimSpace(r.String()))
 	}
 	assert.Equal(t, []string{"3 192.0.2.20", "1 192.0.2.21", "1 192.0.2.22", "1 bad.example.com"}, got)
+}
+
+// TopSources passes over the lines without "sshd" unparsed; it must count
+// exactly what a full scan counts, in every mode, on the generated mixes,
+// this package's samples (journald JSON with byte arrays, injections, RFC
+// 3339, conflicts), lines that name sshd in another program's message,
+// and the public corpora when they are present.
+func TestTopSourcesMatchesFullScan(t *testing.T) {
+	inputs := map[string][]byte{}
+	var gen bytes.Buffer
+	genAuthLog(&gen, 1<<20, 0.3, 5)
+	inputs["generated"] = gen.Bytes()
+	for _, name := range []string{"journal.json", "injection.log", "rfc3339.log", "conflicts.log"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		require.NoError(t, err)
+		inputs[name] = b
+	}
+	inputs["sshd elsewhere"] = []byte(strings.Join([]string{
+		"Mar  2 09:00:00 web1 sudo[9]:   deploy : COMMAND=/usr/bin/systemctl restart sshd\n",
+		"Mar  2 09:00:01 web1 sshd[2]: Failed password for root from 192.0.2.20 port 2 ssh2\r\n",
+		"Mar  2 09:00:02 web1 CRON[3]: Failed password for root from 192.0.2.21 port 3 ssh2\n",
+		"Mar  2 09:00:03 web1 sshd-session[4]: Failed password for root from 192.0.2.20 port 4 ssh2\n",
+		"Mar  2 09:00:04 web1 sshd[5]: Failed password for root from 192.0.2.22 port 5 ssh2",
+	}, ""))
+	filepath.WalkDir(sharedLogs, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && !strings.HasSuffix(p, ".md") {
+			if b, err := os.ReadFile(p); err == nil {
+				inputs[p] = b
+			}
+		}
+		return nil
+	})
+	for name, in := range inputs {
+		for _, mode := range []Mode{ModeNormal, ModeDDoS, ModeExtra, ModeAggressive} {
+			opts := Options{Location: time.UTC, Mode: mode, Reference: t0}
+			top, err := TopSources(t.Context(), bytes.NewReader(in), opts, 0)
+			require.NoError(t, err)
+			an := New(opts)
+			require.NoError(t, an.Scan(bytes.NewReader(in), func(Finding) {}))
+			assert.Equal(t, an.TopSources(0), top, "%s, mode %v", name, mode)
+		}
+	}
+	assert.Greater(t, len(inputs), 5)
 }
 
 // The connection table is bounded (MaxConnections, 1024 by default) and a
