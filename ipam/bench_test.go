@@ -461,3 +461,46 @@ func BenchmarkBolt(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMutexFloor calibrates BenchmarkAllocateParallel16 on the
+// machine at hand: 16 goroutines (as there) each doing `out` steps of
+// arithmetic, then `in` steps under one sync.Mutex, with nothing else
+// shared. It is the cost any design pays that holds one lock per
+// operation, whatever the lock protects. With more goroutines than CPUs,
+// once the lock is held long enough that holders collide, goroutines park
+// and wake through the scheduler, and the operations on 2 CPUs can take
+// longer than on 1 (see BENCHMARKS.md for the figures).
+func BenchmarkMutexFloor(b *testing.B) {
+	for _, c := range []struct{ in, out int }{{24, 240}, {48, 216}, {128, 136}} {
+		b.Run(fmt.Sprintf("in-%d-out-%d", c.in, c.out), func(b *testing.B) {
+			var mu sync.Mutex
+			var shared uint64
+			var sink atomic.Uint64
+			b.SetParallelism(max(1, 16/runtime.GOMAXPROCS(0)))
+			cpu := meterCPU(b)
+			b.RunParallel(func(pb *testing.PB) {
+				var x uint64
+				for pb.Next() {
+					x += spin(c.out)
+					mu.Lock()
+					shared += spin(c.in)
+					mu.Unlock()
+				}
+				sink.Add(x)
+			})
+			cpu.report(1)
+		})
+	}
+}
+
+// spin does n dependent multiply-adds (about 0.8 ns each on the machine of
+// BENCHMARKS.md) that the compiler cannot remove.
+//
+//go:noinline
+func spin(n int) uint64 {
+	x := uint64(n)
+	for range n {
+		x = x*6364136223846793005 + 1442695040888963407
+	}
+	return x
+}
