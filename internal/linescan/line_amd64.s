@@ -100,15 +100,15 @@ notfound:
 	SETNE	maybe+40(FP)
 	RET
 
-// func lineAVX2(b []byte, sep, first, last byte) (end, next int, maybe bool)
+// func lineAVX2(b []byte, sep, first, last byte) (i int, seps, cands uint64, maybe bool)
 //
-// line, 64 positions a step (a step needs b[i:i+67]): Y0, Y1, Y2 hold
-// sep, first and last; a step compares the 64 bytes at i with sep and,
-// when none is sep, ORs the first-and-last bits of all 64 into R14. At the
-// step with a sep, the two 32-bit masks make one 64-bit mask each and the
-// candidates below the sep are kept. With fewer than 67 bytes left it
-// returns end -1 and next = i, where line takes over.
-TEXT ·lineAVX2(SB), NOSPLIT, $0-49
+// line's search, 64 positions a step (a step needs b[i:i+67]): Y0, Y1, Y2
+// hold sep, first and last; a step compares the 64 bytes at i with sep
+// and, when none is sep, ORs the first-and-last bits of all 64 into R14
+// (maybe). At the step with a sep it returns i and the step's sep and
+// candidate bits as 64-bit masks, for lineFast to finish; with fewer than
+// 67 bytes left it returns seps 0 and the i where line takes over.
+TEXT ·lineAVX2(SB), NOSPLIT, $0-57
 	MOVQ	b_base+0(FP), SI
 	MOVQ	b_len+8(FP), CX
 	MOVBQZX	sep+24(FP), AX
@@ -122,12 +122,14 @@ TEXT ·lineAVX2(SB), NOSPLIT, $0-49
 	VPBROADCASTB	X2, Y2
 	XORQ	DI, DI
 	XORQ	R14, R14
+	XORQ	R12, R12
+	XORQ	R13, R13
 
 loop64:
 	MOVQ	CX, R8
 	SUBQ	DI, R8
 	CMPQ	R8, $67
-	JLT	rest
+	JLT	done
 	VMOVDQU	(SI)(DI*1), Y3
 	VMOVDQU	32(SI)(DI*1), Y4
 	VPCMPEQB	Y0, Y3, Y7
@@ -158,25 +160,12 @@ found64:
 	VPMOVMSKB	Y4, R11
 	SHLQ	$32, R11
 	ORQ	R11, R13 // candidate bits of the 64
-	VZEROUPPER
-	BSFQ	R12, R12
-	MOVQ	$1, R15
-	MOVQ	R12, CX
-	SHLQ	CX, R15
-	DECQ	R15
-	ANDQ	R15, R13
-	ORQ	R13, R14
-	ADDQ	DI, R12
-	MOVQ	R12, end+32(FP)
-	MOVQ	R12, next+40(FP)
-	TESTQ	R14, R14
-	SETNE	maybe+48(FP)
-	RET
 
-rest:
+done:
 	VZEROUPPER
-	MOVQ	$-1, end+32(FP)
-	MOVQ	DI, next+40(FP)
+	MOVQ	DI, i+32(FP)
+	MOVQ	R12, seps+40(FP)
+	MOVQ	R13, cands+48(FP)
 	TESTQ	R14, R14
-	SETNE	maybe+48(FP)
+	SETNE	maybe+56(FP)
 	RET
