@@ -3,7 +3,9 @@ package logscan
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"strings"
@@ -214,7 +216,59 @@ func FuzzReader(f *testing.F) {
 		if lr.bytes != int64(len(data)) {
 			t.Fatalf("consumed %d bytes of %d", lr.bytes, len(data))
 		}
+		checkSSHDScan(t, data, limit, lim%2 == 1)
 	})
+}
+
+// checkSSHDScan reads data with scan(true) and checks that it returns the
+// lines next returns, and maySSHD for every line that contains "sshd".
+func checkSSHDScan(t *testing.T, data []byte, limit int, oneByte bool) {
+	t.Helper()
+	reader := func() io.Reader {
+		if oneByte {
+			return iotest.OneByteReader(bytes.NewReader(data))
+		}
+		return iotest.HalfReader(bytes.NewReader(data))
+	}
+	plain, masked := newLineReader(reader(), limit, nil), newLineReader(reader(), limit, nil)
+	for n := 1; ; n++ {
+		line, size, long, ok, err := plain.next()
+		mline, msize, mlong, mok, merr, maybe := masked.scan(true)
+		if !bytes.Equal(line, mline) || size != msize || long != mlong || ok != mok || !errors.Is(merr, err) {
+			t.Fatalf("line %d: scan(true) %q %d %v %v %v, next %q %d %v %v %v", n, mline, msize, mlong, mok, merr, line, size, long, ok, err)
+		}
+		if !ok {
+			break
+		}
+		if bytes.Contains(line, []byte("sshd")) && !maybe {
+			t.Fatalf("line %d %q holds sshd, maySSHD false", n, line)
+		}
+	}
+}
+
+// A few megabytes of lines of every length around the 64-byte blocks and
+// the 4 KiB mask windows, "sshd" anywhere in them, some longer than the
+// limit, read in random chunk sizes: scan(true) agrees with next.
+func TestScanSSHDAgainstNext(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	var b bytes.Buffer
+	for b.Len() < 3<<20 {
+		n := r.IntN(300)
+		if r.IntN(50) == 0 {
+			n = 4000 + r.IntN(9000) // across windows, sometimes over the limit
+		}
+		line := make([]byte, n)
+		for i := range line {
+			line[i] = "abcsd {"[r.IntN(7)]
+		}
+		if n >= 4 && r.IntN(3) == 0 {
+			copy(line[r.IntN(n-3):], "sshd")
+		}
+		b.Write(line)
+		b.WriteString([]string{"\n", "\r\n"}[r.IntN(2)])
+	}
+	checkSSHDScan(t, b.Bytes(), 8192, false)
+	checkSSHDScan(t, b.Bytes()[:b.Len()-1], 8192, false) // no final newline
 }
 
 // FuzzAnalyzer feeds whole streams through every rule with tiny tables.
