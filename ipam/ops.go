@@ -536,12 +536,10 @@ func (a *Allocator) allocateOne(ctx context.Context, ps *poolState, ref *ownerRe
 // sequentialNext is pick for a Sequential pool when the first free
 // address lies on the page of lowFree (every ordinal below lowFree is
 // taken), as it nearly always does: one look at that page, without the
-// batch, the summary tree or a skip function to set up. These lines are
-// all an allocation touches under the pool lock, and when allocations on
-// several CPUs take turns each line touched is one more to move between
-// them. It reports false when the pool is not Sequential, when pending
-// verifications or a FIFO cooldown could exclude addresses, and when that
-// page has nothing free from lowFree on: pick decides then.
+// batch, the summary tree or a skip function to set up, all of it under
+// the pool lock. It reports false when the pool is not Sequential, when
+// pending verifications or a FIFO cooldown could exclude addresses, and
+// when that page has nothing free from lowFree on: pick decides then.
 func (ps *poolState) sequentialNext() (Count, bool) {
 	if ps.pool.spec.Strategy != Sequential || len(ps.pending) > 0 || len(ps.fifoSet) > 0 {
 		return Count{}, false
