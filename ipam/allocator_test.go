@@ -830,19 +830,16 @@ func TestSequentialFirstFreeAcrossPages(t *testing.T) {
 			return netip.Addr{}
 		}
 		r := rand.New(rand.NewPCG(7, 7))
+		var leases []Lease // held, in the order the seeded source indexes
 		n := 0
 		for step := 0; step < 9000; step++ {
-			if len(held) > 0 && r.IntN(3) == 0 {
-				// release one of the addresses held, often a recent one
-				var pick Lease
-				k := r.IntN(len(held))
-				for _, l := range held {
-					if k == 0 {
-						pick = l
-						break
-					}
-					k--
-				}
+			if len(leases) > 0 && r.IntN(3) == 0 {
+				// release one of the leases held, picked by the seeded source
+				// (not by map order), so that a failure replays
+				k := r.IntN(len(leases))
+				pick := leases[k]
+				leases[k] = leases[len(leases)-1]
+				leases = leases[:len(leases)-1]
 				require.NoError(t, a.Release(ctx, pick))
 				delete(held, pick.Addr)
 				continue
@@ -857,6 +854,7 @@ func TestSequentialFirstFreeAcrossPages(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, want, l.Addr, "step %d", step)
 			held[l.Addr] = l
+			leases = append(leases, l)
 		}
 		require.Greater(t, len(held), 2200, "the pool filled into its last page")
 		verifyOK(t, a)

@@ -493,7 +493,7 @@ func BenchmarkMutexFloor(b *testing.B) {
 	}
 }
 
-// spin does n dependent multiply-adds (about 0.8 ns each on the machine of
+// spin does n dependent multiply-adds (about 1.1 ns each on the machine of
 // BENCHMARKS.md) that the compiler cannot remove.
 //
 //go:noinline

@@ -246,16 +246,16 @@ func checkSSHDScan(t *testing.T, data []byte, limit int, oneByte bool) {
 	}
 }
 
-// A few megabytes of lines of every length around the 64-byte blocks and
-// the 4 KiB mask windows, "sshd" anywhere in them, some longer than the
-// limit, read in random chunk sizes: scan(true) agrees with next.
+// Three megabytes of lines of every length around linescan's 16- and
+// 64-byte steps, "sshd" anywhere in them, some longer than the limit, read
+// in halved chunk sizes: scan(true) agrees with next.
 func TestScanSSHDAgainstNext(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	var b bytes.Buffer
 	for b.Len() < 3<<20 {
 		n := r.IntN(300)
 		if r.IntN(50) == 0 {
-			n = 4000 + r.IntN(9000) // across windows, sometimes over the limit
+			n = 4000 + r.IntN(9000) // sometimes over the limit
 		}
 		line := make([]byte, n)
 		for i := range line {

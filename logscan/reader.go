@@ -42,7 +42,8 @@ func (lr *lineReader) next() (line []byte, n int64, long, ok bool, err error) {
 	return line, n, long, ok, err
 }
 
-// sshdWord is what maySSHD of next's lines looks for.
+// sshdWord is the word scan(true) looks for: "sshd", by its first and
+// last bytes.
 var sshdWord = linescan.Word{First: 's', Last: 'd'}
 
 // scan is next; with sshd it also reports in maySSHD whether the line can

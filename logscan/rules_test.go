@@ -399,6 +399,7 @@ func TestTopSourcesMatchesFullScan(t *testing.T) {
 		}
 		return nil
 	})
+	counted := 0 // inputs with sources to count: equal empty tables prove nothing
 	for name, in := range inputs {
 		for _, mode := range []Mode{ModeNormal, ModeDDoS, ModeExtra, ModeAggressive} {
 			opts := Options{Location: time.UTC, Mode: mode, Reference: t0}
@@ -407,9 +408,12 @@ func TestTopSourcesMatchesFullScan(t *testing.T) {
 			an := New(opts)
 			require.NoError(t, an.Scan(bytes.NewReader(in), func(Finding) {}))
 			assert.Equal(t, an.TopSources(0), top, "%s, mode %v", name, mode)
+			if mode == ModeNormal && len(top) > 0 {
+				counted++
+			}
 		}
 	}
-	assert.Greater(t, len(inputs), 5)
+	assert.GreaterOrEqual(t, counted, 4, "generated, journal.json, injection.log, sshd elsewhere")
 }
 
 // The connection table is bounded (MaxConnections, 1024 by default) and a
