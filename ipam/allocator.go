@@ -182,8 +182,16 @@ func (a *Allocator) Store() Store { return a.store }
 // MemoryStore it lives in the store's region for the pool and is the
 // truth, shared by every Allocator on the store (its pages map is the
 // store's); on other stores each Allocator keeps its own, as a cache.
+//
+// mu guards every field. On a MemoryStore, allocateFast holds it shared
+// (read-locked) while it takes an address: it changes only the words, taken
+// count and generation of one page's value, that page's rev, the pool's
+// lowFree and taken, all with atomic operations, and only where no summary
+// changes (see fastpath.go). Everything else, and every other operation,
+// holds mu exclusively, so plain reads and writes under the exclusive lock
+// never meet those atomic ones.
 type poolCore struct {
-	mu     sync.Mutex
+	mu     sync.RWMutex
 	name   string
 	key    string     // poolKey(name)
 	region *memRegion // non-nil: the MemoryStore's shared state
@@ -199,10 +207,16 @@ type poolCore struct {
 	lastCap    int // capacity of the last page
 	pages      map[Count]*pageState
 	seen       pageSeen // a cached lookup in pages
-	lowFree    Count    // every ordinal below is taken
 	full       fullTree
 	open       openSet
-	taken      Count
+	nonOpen    Count // ordinals taken on pages that are not in open (full ones)
+
+	// Written by every allocation, also under the read lock (allocateFast):
+	// on a cache line of their own, away from the fields only read there.
+	_       [64]byte
+	lowFree Count // every ordinal below is taken
+	taken   Count
+	_       [64]byte
 
 	quarantine []QuarantineEntry
 	qRev       uint64
@@ -247,9 +261,8 @@ type pageState struct {
 
 // openSet holds the pages that are neither empty nor full (for Random).
 type openSet struct {
-	list  []Count
-	pos   map[Count]int
-	taken int
+	list []Count
+	pos  map[Count]int
 }
 
 func (o *openSet) add(idx Count) {
@@ -387,7 +400,10 @@ func (a *Allocator) lockShared(ctx context.Context, ps *poolState, ref *ownerRef
 // waking a goroutine costs, and sync.Mutex does not spin while other
 // goroutines wait to run (as they do when more goroutines than CPUs
 // allocate); without this, every collision of two allocations parks one.
-func lockSpin(m *sync.Mutex) {
+func lockSpin[M interface {
+	TryLock() bool
+	Lock()
+}](m M) {
 	for range 64 {
 		if m.TryLock() {
 			return
@@ -560,7 +576,7 @@ func (ps *poolCore) setRecord(rec *poolRecord, rev uint64) error {
 	}
 	ps.full = newFullTree(ps.npages)
 	ps.hasHome, ps.contended = false, nil
-	ps.open = openSet{}
+	ps.open, ps.nonOpen = openSet{}, Count{}
 	ps.taken = Count{}
 	ps.seen = pageSeen{}
 	ps.lowFree = Count{}
@@ -624,15 +640,20 @@ func (ps *poolCore) account(idx Count, old, new int) {
 	ps.taken = ps.taken.add64(uint64(new)).sub64(uint64(old))
 	c := ps.capacity(idx)
 	wasOpen, isOpen := old > 0 && old < c, new > 0 && new < c
+	// nonOpen is kept rather than the open pages' count, so that an
+	// allocation on an open page that leaves it open (allocateFast) changes
+	// only taken.
+	if !wasOpen {
+		ps.nonOpen = ps.nonOpen.sub64(uint64(old))
+	}
+	if !isOpen {
+		ps.nonOpen = ps.nonOpen.add64(uint64(new))
+	}
 	switch {
-	case wasOpen && isOpen:
-		ps.open.taken += new - old
-	case wasOpen:
+	case wasOpen && !isOpen:
 		ps.open.remove(idx)
-		ps.open.taken -= old
-	case isOpen:
+	case isOpen && !wasOpen:
 		ps.open.add(idx)
-		ps.open.taken += new
 	}
 	if (old == c) != (new == c) {
 		ps.full.set(idx, new == c)
@@ -913,7 +934,7 @@ func (a *Allocator) pickRandom(b *batch, skip func(Count) bool) (Count, bool) {
 				idx, picked = ps.home, true
 			}
 		}
-	case len(ps.open.list) > 0 && ps.open.taken*2 < len(ps.open.list)*pageSlots:
+	case len(ps.open.list) > 0 && ps.taken.Sub(ps.nonOpen).Cmp(CountOf(uint64(len(ps.open.list))*pageSlots/2)) < 0:
 		idx, picked = ps.open.list[ps.rng.IntN(len(ps.open.list))], true
 	}
 	for try := 0; !picked; try++ {

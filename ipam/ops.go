@@ -383,7 +383,9 @@ func (a *Allocator) takeOne(b *batch, now int64) (leaseEntry, bool) {
 }
 
 // allocateShared is Allocate and AllocateN on a MemoryStore without a
-// Verifier. The owner's shard is locked throughout; the pool lock only
+// Verifier. One address for a new owner of a Sequential pool is usually
+// allocateFast's, with the pool read-locked. The owner's shard is locked
+// throughout; the pool lock only
 // while the pages are picked and stamped, so allocations for owners of
 // different shards overlap their owner-index work. The owner record is
 // written after the pool lock is released, with the shard still locked:
@@ -391,6 +393,11 @@ func (a *Allocator) takeOne(b *batch, now int64) (leaseEntry, bool) {
 // without the record, and a release of this owner waits for the shard.
 func (a *Allocator) allocateShared(ctx context.Context, ps *poolState, pool, owner string, n int, out []Lease) ([]Lease, error) {
 	ref := ps.ownerRef(owner)
+	if n == 1 {
+		if res, ok := a.allocateFast(ctx, ps, &ref, pool, owner, out); ok {
+			return res, nil
+		}
+	}
 	var (
 		one      [1]leaseEntry
 		entries  []leaseEntry
