@@ -359,15 +359,25 @@ func (a *Allocator) lockPool(ctx context.Context, ps *poolState, ref *ownerRef) 
 // it waited for the pool made every owner of that shard wait too, and with
 // more goroutines than CPUs the two locks convoyed (16 goroutines on 2 CPUs
 // ran at half the speed of 1 CPU).
-func (a *Allocator) lockShared(ctx context.Context, ps *poolState, ref *ownerRef, read func() (done bool, err error)) (bool, error) {
+//
+// held says the caller holds the pool lock already (allocateShared's
+// TryLock); on error it is released all the same.
+func (a *Allocator) lockShared(ctx context.Context, ps *poolState, ref *ownerRef, held bool, read func() (done bool, err error)) (bool, error) {
 	for attempt := 0; ; attempt++ {
-		if err := ctx.Err(); err != nil {
+		err := ctx.Err()
+		if err == nil && ps.region.store.closed.Load() {
+			err = errClosed
+		}
+		if err != nil {
+			if held {
+				ps.mu.Unlock()
+			}
 			return false, err
 		}
-		if ps.region.store.closed.Load() {
-			return false, errClosed
+		if !held {
+			lockSpin(&ps.mu)
 		}
-		lockSpin(&ps.mu)
+		held = false
 		lockSpin(&ref.sh.mu)
 		done, err := read()
 		if err != nil {

@@ -506,3 +506,35 @@ func spin(n int) uint64 {
 	}
 	return x
 }
+
+// BenchmarkCacheLineRoundTrip calibrates the 2-CPU figures of
+// BenchmarkAllocateParallel16: two goroutines, each on a thread of its
+// own, hand one cache line back and forth (ns/op is one round trip). On a
+// virtual machine the figure changes with where the host runs the two
+// vCPUs, and the parallel benchmarks' 2-CPU figures change with it (see
+// BENCHMARKS.md).
+func BenchmarkCacheLineRoundTrip(b *testing.B) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		b.Skip("needs 2 CPUs")
+	}
+	var flag atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		for i := range int64(b.N) {
+			for flag.Load() != 2*i+1 {
+			}
+			flag.Store(2*i + 2)
+		}
+		close(done)
+	}()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for i := range int64(b.N) {
+		flag.Store(2*i + 1)
+		for flag.Load() != 2*i+2 {
+		}
+	}
+	<-done
+}

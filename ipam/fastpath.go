@@ -9,12 +9,14 @@ import (
 	"unsafe"
 )
 
-// The shared fast path: on a MemoryStore, a Sequential pool allocates one
-// address for a new owner with the pool's lock held shared, not
-// exclusively, so that allocations on several CPUs run side by side
-// instead of queueing for the lock (and for the cache lines it protects,
-// which an exclusive holder on another CPU has to fetch one by one while
-// everyone waits).
+// The shared fast path: on a MemoryStore, an allocation of one address
+// for a new owner of a Sequential pool that finds the pool's lock taken
+// holds it shared, not exclusively, so that allocations on several CPUs
+// run side by side instead of queueing for the lock (and for the cache
+// lines it protects, which an exclusive holder on another CPU has to fetch
+// one by one while everyone waits). One that finds the lock free takes it
+// exclusively, which costs a single goroutine less than the atomic
+// operations below.
 //
 // Under the read lock the only writes are atomic: one bit of a page's
 // bitmap (compare-and-swap, so two allocations cannot take one bit), the
@@ -39,11 +41,13 @@ import (
 // platform.
 var fastPathOK = binary.NativeEndian.Uint16([]byte{1, 0}) == 1 && unsafe.Sizeof(uintptr(0)) == 8
 
-// testFastPath, when set by a test, is called for every allocation the
-// fast path completes (false: no fast path at all).
+// For tests: fastPathOff turns the fast path off, fastPathAlways makes
+// every eligible allocation try it (not only those that find the pool lock
+// taken), and testFastPath is called for every allocation it completes.
 var (
-	fastPathOff  bool
-	testFastPath func()
+	fastPathOff    bool
+	fastPathAlways bool
+	testFastPath   func()
 )
 
 // fastOK reports whether ps's state allows the fast path. Called with the

@@ -86,8 +86,8 @@ func TestFastPathSameAsExclusive(t *testing.T) {
 		newOwners int
 	}
 	run := func(off bool) result {
-		fastPathOff = off
-		defer func() { fastPathOff = false }()
+		fastPathOff, fastPathAlways = off, !off
+		defer func() { fastPathOff, fastPathAlways = false, false }()
 		hits := countFastPath(t)
 		var r result
 		clk := newFakeClock()
@@ -177,10 +177,23 @@ func TestFastPathSameAsExclusive(t *testing.T) {
 // verifies, the summaries match the pages, the stats count what is held,
 // and the level is the one the utilization calls for (no crossing was
 // skipped).
+//
+// In "always" every eligible allocation tries the fast path; in "adaptive"
+// (as in use) only those that find the pool lock taken.
 func TestFastPathRace(t *testing.T) {
 	if !fastPathOK {
 		t.Skip("no fast path on this platform (byte order or word size)")
 	}
+	for _, always := range []bool{true, false} {
+		t.Run(map[bool]string{true: "always", false: "adaptive"}[always], func(t *testing.T) {
+			fastPathAlways = always
+			defer func() { fastPathAlways = false }()
+			testFastPathRace(t, always)
+		})
+	}
+}
+
+func testFastPathRace(t *testing.T, always bool) {
 	hits := countFastPath(t)
 	const workers, rounds = 16, 600
 	spec := PoolSpec{Name: "p", Subnet: prefix("10.2.0.0/22"), Reserved: []netipx.IPRange{mustRange(t, "10.2.1.0/28")}, Warn: 0.5, Critical: 0.8}
@@ -258,7 +271,9 @@ func TestFastPathRace(t *testing.T) {
 	s, err := a.Stats(ctx, "p")
 	require.NoError(t, err)
 	assert.Equal(t, fmt.Sprint(len(held)), s.Allocated.String())
-	assert.Positive(t, hits.Load(), "allocations on the fast path")
+	if always {
+		assert.Positive(t, hits.Load(), "allocations on the fast path")
+	}
 
 	// Fill to 90 % from 16 goroutines on one allocator, nearly all of it
 	// on the fast path: the level must end where the utilization puts it.
@@ -297,6 +312,8 @@ func TestFastPathPageTransitions(t *testing.T) {
 		t.Skip("no fast path on this platform (byte order or word size)")
 	}
 	hits := countFastPath(t)
+	fastPathAlways = true
+	defer func() { fastPathAlways = false }()
 	// 2,046 addresses: page 0 holds 1,024, page 1 the other 1,022.
 	a, st := newAlloc(t, Options{}, PoolSpec{Name: "p", Subnet: prefix("10.3.0.0/21")})
 	var page0 []Lease

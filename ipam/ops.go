@@ -393,7 +393,11 @@ func (a *Allocator) takeOne(b *batch, now int64) (leaseEntry, bool) {
 // without the record, and a release of this owner waits for the shard.
 func (a *Allocator) allocateShared(ctx context.Context, ps *poolState, pool, owner string, n int, out []Lease) ([]Lease, error) {
 	ref := ps.ownerRef(owner)
-	if n == 1 {
+	// An allocation that finds the pool lock free takes it, as it costs
+	// less than the fast path's atomic operations; one that finds it taken
+	// tries the fast path, which shares it.
+	held := !fastPathAlways && ps.mu.TryLock()
+	if !held && n == 1 {
 		if res, ok := a.allocateFast(ctx, ps, &ref, pool, owner, out); ok {
 			return res, nil
 		}
@@ -404,7 +408,7 @@ func (a *Allocator) allocateShared(ctx context.Context, ps *poolState, pool, own
 		ownerRev uint64
 		now      int64
 	)
-	done, err := a.lockShared(ctx, ps, &ref, func() (bool, error) {
+	done, err := a.lockShared(ctx, ps, &ref, held, func() (bool, error) {
 		var err error
 		entries, ownerRev, err = a.readOwnerRef(ctx, ps, &ref, one[:0])
 		if err != nil || len(entries) >= n {
@@ -825,7 +829,7 @@ func (a *Allocator) release(ctx context.Context, pool, owner string, match func(
 	shared := ps.region != nil
 	if shared {
 		// As allocateShared: the pool lock only around the page changes.
-		if _, err := a.lockShared(ctx, ps, &ref, func() (bool, error) {
+		if _, err := a.lockShared(ctx, ps, &ref, false, func() (bool, error) {
 			var err error
 			entries, rev, err = a.readOwnerRef(ctx, ps, &ref, one[:0])
 			return false, err
