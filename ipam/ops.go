@@ -383,11 +383,11 @@ func (a *Allocator) takeOne(b *batch, now int64) (leaseEntry, bool) {
 }
 
 // allocateShared is Allocate and AllocateN on a MemoryStore without a
-// Verifier. One address for a new owner of a Sequential pool is usually
-// allocateFast's, with the pool read-locked. The owner's shard is locked
-// throughout; the pool lock only
-// while the pages are picked and stamped, so allocations for owners of
-// different shards overlap their owner-index work. The owner record is
+// Verifier. One address for a new owner of a Sequential pool whose lock is
+// taken is allocateFast's, with the pool read-locked. Otherwise the
+// owner's shard is locked throughout, the pool lock only while the pages
+// are picked and stamped, so allocations for owners of different shards
+// overlap their owner-index work. The owner record is
 // written after the pool lock is released, with the shard still locked:
 // Store methods lock every shard of the region, so none sees the page
 // without the record, and a release of this owner waits for the shard.

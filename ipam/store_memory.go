@@ -25,10 +25,11 @@ import (
 // store work on that state directly: an allocation checks and changes the
 // page and the owner record in one critical section, which is a
 // compare-and-swap that cannot fail, so nothing is encoded, copied or
-// retried, and every Allocator on the store sees the same state. Most
-// single allocations of a Sequential pool hold the pool's lock shared and
-// take their bit with an atomic compare-and-swap (see fastpath.go), so
-// that goroutines on several CPUs allocate from one pool side by side. The
+// retried, and every Allocator on the store sees the same state. A single
+// allocation from a Sequential pool that finds the pool's lock taken holds
+// it shared instead and takes its bit with an atomic compare-and-swap (see
+// fastpath.go), so that goroutines on several CPUs allocate from one pool
+// side by side. The
 // Store methods encode and decode a region's values as they pass; other
 // keys are kept as given.
 //
