@@ -170,8 +170,8 @@ func TestFastPathSameAsExclusive(t *testing.T) {
 }
 
 // TestFastPathRace: 16 goroutines on two allocators sharing a MemoryStore
-// allocate from a small Sequential pool while others release, allocate
-// batches and specific addresses, read stats and verify the store, so
+// allocate from a small Sequential pool while they also release, allocate
+// batches and read stats, and another goroutine verifies the store, so
 // that fast and exclusive allocations interleave at every page boundary
 // and level. Every address held is held once; at the end the store
 // verifies, the summaries match the pages, the stats count what is held,
