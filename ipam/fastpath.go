@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"sync/atomic"
-	"time"
 	"unsafe"
 )
 
@@ -77,9 +76,8 @@ func (a *Allocator) allocateFast(ctx context.Context, ps *poolState, ref *ownerR
 	// owner, as on the exclusive path.
 	lockSpin(&ref.sh.mu)
 	var one [1]leaseEntry
-	es, _, pos, err := ref.sh.read(ref.h, owner, one[:0])
-	ref.pos = pos
-	if err != nil || len(es) > 0 || !ref.sh.room(pos) {
+	es, _, err := a.readOwnerRef(ctx, ps, ref, one[:0])
+	if err != nil || len(es) > 0 || !ref.sh.room(ref.pos) {
 		// A corrupt record and a full shard are reported by the exclusive
 		// path; an owner's lease is its answer here too (idempotent).
 		ps.mu.RUnlock()
@@ -107,12 +105,12 @@ func (a *Allocator) allocateFast(ctx context.Context, ps *poolState, ref *ownerR
 	}
 	e := newLeaseEntry(ps.pool.addr(ord), gen, now)
 	ps.mu.RUnlock()
-	ref.sh.writeOne(ref.h, owner, pos, rev, e)
+	ref.sh.writeOne(ref.h, owner, ref.pos, rev, e)
 	ref.sh.mu.Unlock()
 	if testFastPath != nil {
 		testFastPath()
 	}
-	return append(out, Lease{Pool: pool, Addr: e.addr(), Owner: owner, Generation: e.gen, Allocated: time.Unix(0, e.at).UTC()}), true
+	return append(out, a.leaseOf(pool, owner, e)), true
 }
 
 // pageU32 and pageU64 address a field of an encoded page for atomic use;
@@ -131,9 +129,11 @@ func (a *Allocator) takeFast(ps *poolState) (Count, uint64, *pageState, bool) {
 		return Count{}, 0, nil, false
 	}
 	slot, c := int(low&(pageSlots-1)), ps.capacity(idx)
-	st := ps.pages[idx]
+	var st *pageState
 	if ps.seen.ok && ps.seen.idx == idx { // read, not updated: a plain field
 		st = ps.seen.st
+	} else {
+		st = ps.pages[idx]
 	}
 	if st == nil || len(st.val) != pageSize || uintptr(unsafe.Pointer(&st.val[0]))%8 != 0 || slot >= c {
 		return Count{}, 0, nil, false

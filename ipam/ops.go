@@ -541,7 +541,7 @@ func (a *Allocator) allocateOne(ctx context.Context, ps *poolState, ref *ownerRe
 	if err != nil {
 		return nil, err
 	}
-	return append(out, Lease{Pool: pool, Addr: e.addr(), Owner: owner, Generation: e.gen, Allocated: time.Unix(0, e.at).UTC()}), nil
+	return append(out, a.leaseOf(pool, owner, e)), nil
 }
 
 // sequentialNext is pick for a Sequential pool when the first free
