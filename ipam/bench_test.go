@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/addrguard/addrguard/internal/cputime"
 )
 
 // benchPool returns an allocator whose pool "p" (subnet) is filled to fill
@@ -71,30 +73,33 @@ type cpuMeter struct {
 	b     *testing.B
 	at    time.Duration
 	total time.Duration
+	ok    bool // the platform reports CPU time
 }
 
 // meterCPU resets b's timer and starts measuring.
 func meterCPU(b *testing.B) *cpuMeter {
 	b.ResetTimer()
-	return &cpuMeter{b: b, at: processCPU()}
+	at, ok := cputime.Self()
+	return &cpuMeter{b: b, at: at, ok: ok}
 }
 
 // stop stops b's timer and the meter.
 func (m *cpuMeter) stop() {
 	m.b.StopTimer()
-	m.total += processCPU() - m.at
+	now, _ := cputime.Self()
+	m.total += now - m.at
 }
 
 // start restarts the meter and b's timer.
 func (m *cpuMeter) start() {
-	m.at = processCPU()
+	m.at, _ = cputime.Self()
 	m.b.StartTimer()
 }
 
 // report stops the meter and reports cpu-ns per op (ops per b.N round).
 func (m *cpuMeter) report(ops float64) {
 	m.stop()
-	if m.at >= 0 && m.b.N > 0 {
+	if m.ok && m.b.N > 0 {
 		m.b.ReportMetric(float64(m.total.Nanoseconds())/(float64(m.b.N)*ops), "cpu-ns/op")
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/addrguard/addrguard/internal/cputime"
 )
 
 // genAuthLog writes a synthetic auth.log of about size bytes in which the
@@ -149,14 +151,14 @@ type cpuMeter struct {
 
 // startCPU is called right before the benchmark loop.
 func startCPU() cpuMeter {
-	d, ok := cpuTime()
+	d, ok := cputime.WithChildren()
 	return cpuMeter{d, ok}
 }
 
 // report is called right after the loop; bytes and lines are per
 // operation (0: not reported).
 func (m cpuMeter) report(b *testing.B, bytes int64, lines int) {
-	end, ok := cpuTime()
+	end, ok := cputime.WithChildren()
 	if !m.ok || !ok || b.N == 0 || end <= m.start {
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/addrguard/addrguard/internal/cputime"
 	"github.com/stretchr/testify/require"
 )
 
@@ -35,13 +36,13 @@ type cpuMeter struct {
 }
 
 func startCPU() cpuMeter {
-	t, ok := processCPU()
+	t, ok := cputime.Self()
 	return cpuMeter{t, ok}
 }
 
 // report adds the CPU time per op, divided by units, as "cpu-ns/"+unit.
 func (m cpuMeter) report(b *testing.B, units float64, unit string) {
-	if t, ok := processCPU(); ok && m.ok && b.N > 0 {
+	if t, ok := cputime.Self(); ok && m.ok && b.N > 0 {
 		b.ReportMetric(float64(t-m.start)/float64(b.N)/units, "cpu-ns/"+unit)
 	}
 }
